@@ -1,0 +1,3 @@
+"""Loads the rvconform plugin for runs from a checkout that is not installed."""
+
+pytest_plugins = ["harness.plugin"]

@@ -1,0 +1,102 @@
+"""What every board offers, whatever it is: the local engine, a QEMU VM, a real board over SSH."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from harness.reference import ImageRef
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """How to start a container: a short name, an optional command, environment and ports to publish."""
+
+    name: str
+    command: tuple[str, ...] | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    ports: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """What a pull produced on the board."""
+
+    ref: str
+    digest: str | None
+    platform: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Container:
+    """A container a board started; ``handle`` is the board's own id for it."""
+
+    handle: str
+    name: str
+    image: str
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """The outcome of a command that ran to completion (one type for every board)."""
+
+    exit_status: int
+    stdout: str
+    stderr: str = ""
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+class Board(ABC):
+    """A place where images are pulled and run. Every kind passes the same compliance tests."""
+
+    #: The board's name in reports, e.g. "local" or "ssh://riscv@board1".
+    name: str
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.registry_aliases: dict[str, str] = {}
+
+    def sees(self, ref: ImageRef) -> ImageRef:
+        """``ref`` as this board addresses it (a VM reaches the host's 127.0.0.1 at 10.0.2.2)."""
+        alias = self.registry_aliases.get(ref.registry)
+        return ref.at(alias) if alias else ref
+
+    @abstractmethod
+    def pull(self, ref: ImageRef, platform: str) -> PullResult:
+        """Remove any local copy of ``ref`` and pull it for ``platform`` from its registry."""
+
+    @abstractmethod
+    def run(self, ref: ImageRef, spec: RunSpec) -> Container:
+        """Start a container from a pulled image, its ports published where the harness reaches them."""
+
+    @abstractmethod
+    def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
+        """Run a container to completion and return its exit status and output."""
+
+    @abstractmethod
+    def endpoint(self, container: Container, port: int) -> tuple[str, int]:
+        """Where the harness reaches ``port`` of ``container``."""
+
+    @abstractmethod
+    def peer_address(self, container: Container, port: int) -> tuple[str, int]:
+        """Where another container on the same board reaches ``port`` of ``container``."""
+
+    @abstractmethod
+    def exited(self, container: Container) -> str | None:
+        """None while the container runs, else why it stopped (e.g. "exited with code 1")."""
+
+    @abstractmethod
+    def logs(self, container: Container) -> str:
+        """The container's output so far."""
+
+    @abstractmethod
+    def remove(self, container: Container) -> None:
+        """Stop and remove the container."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Remove everything the board created: containers, networks, pulled images."""

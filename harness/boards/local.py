@@ -1,0 +1,130 @@
+"""Board ``local``: the engine on this machine, running riscv64 images under QEMU user emulation."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import uuid
+
+import docker.errors
+from docker.models.containers import Container as EngineContainer
+
+from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.engine import engine
+from harness.errors import BoardError
+from harness.reference import ImageRef
+
+LABEL_BOARD = "rvconform.board"
+
+
+class LocalBoard(Board):
+    """Containers on the local engine, on a network of their own, ports published on 127.0.0.1."""
+
+    def __init__(self, labels: dict[str, str]) -> None:
+        super().__init__("local")
+        self._suffix = uuid.uuid4().hex[:6]
+        self.labels = {**labels, LABEL_BOARD: self._suffix}
+        self.engine = engine()
+        self._network: str | None = None
+        self._pulled: set[str] = set()
+
+    def pull(self, ref: ImageRef, platform: str) -> PullResult:
+        pinned = self.sees(ref).pinned
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            self.engine.images.remove(pinned, force=True)
+        started = time.monotonic()
+        try:
+            image = self.engine.images.pull(pinned, platform=platform)
+        except docker.errors.APIError as error:
+            raise BoardError(f"local: pull of {pinned} for {platform} failed: {error.explanation or error}",
+                             fix="check that the image is in the registry for this platform") from None
+        seconds = time.monotonic() - started
+        self._pulled.add(pinned)
+        attrs = image.attrs
+        found = "/".join(p for p in (attrs.get("Os"), attrs.get("Architecture"), attrs.get("Variant")) if p)
+        digest = next((d.split("@", 1)[1] for d in attrs.get("RepoDigests", []) if "@" in d), None)
+        return PullResult(ref=pinned, digest=digest, platform=found, seconds=seconds)
+
+    def run(self, ref: ImageRef, spec: RunSpec) -> Container:
+        try:
+            created = self.engine.containers.run(
+                self.sees(ref).pinned, command=list(spec.command) if spec.command else None,
+                environment=spec.env, detach=True, labels=self.labels, name=self._container_name(spec),
+                network=self._ensure_network(), ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
+            )
+        except docker.errors.APIError as error:
+            raise BoardError(f"local: cannot start {ref.pinned}: {error.explanation or error}") from None
+        return Container(handle=created.id, name=created.name, image=ref.pinned)
+
+    def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
+        container = self.run(ref, spec)
+        try:
+            engine_container = self._get(container)
+            try:
+                status = engine_container.wait(timeout=timeout)["StatusCode"]
+            except Exception:  # the engine client raises a requests timeout here
+                raise BoardError(f"local: {spec.name} did not finish within {timeout:.0f} s:\n"
+                                 f"{self.logs(container)}") from None
+            stdout = engine_container.logs(stdout=True, stderr=False).decode(errors="replace")
+            stderr = engine_container.logs(stdout=False, stderr=True).decode(errors="replace")
+            return CommandResult(exit_status=status, stdout=stdout, stderr=stderr)
+        finally:
+            self.remove(container)
+
+    def endpoint(self, container: Container, port: int) -> tuple[str, int]:
+        engine_container = self._get(container)
+        bindings = (engine_container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp")
+        if not bindings:
+            raise BoardError(f"local: port {port} of {container.name} is not published",
+                             fix="declare the port in the recipe's image.toml")
+        return bindings[0]["HostIp"], int(bindings[0]["HostPort"])
+
+    def peer_address(self, container: Container, port: int) -> tuple[str, int]:
+        return container.name, port
+
+    def exited(self, container: Container) -> str | None:
+        try:
+            state = self._get(container).attrs["State"]
+        except docker.errors.NotFound:
+            return "was removed"
+        if state.get("Running") or state.get("Status") in ("created", "running", "restarting"):
+            return None
+        return f"exited with code {state.get('ExitCode')}"
+
+    def logs(self, container: Container) -> str:
+        try:
+            return self._get(container).logs().decode(errors="replace")
+        except docker.errors.NotFound:
+            return "(container is gone)"
+
+    def remove(self, container: Container) -> None:
+        with contextlib.suppress(docker.errors.NotFound):
+            self.engine.containers.get(container.handle).remove(force=True)
+
+    def close(self) -> None:
+        for container in self.engine.containers.list(all=True, filters={"label": self._label_filter()}):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
+        if self._network:
+            with contextlib.suppress(docker.errors.NotFound):
+                self.engine.networks.get(self._network).remove()
+        for ref in self._pulled:
+            with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+                self.engine.images.remove(ref, force=True)
+
+    def _get(self, container: Container) -> EngineContainer:
+        return self.engine.containers.get(container.handle)
+
+    def _label_filter(self) -> str:
+        return f"{LABEL_BOARD}={self._suffix}"
+
+    def _container_name(self, spec: RunSpec) -> str:
+        return f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
+
+    def _ensure_network(self) -> str:
+        """A network of this board's own, so containers reach each other by name."""
+        if self._network is None:
+            name = f"rvconform-{self._suffix}"
+            self.engine.networks.create(name, driver="bridge", labels=self.labels)
+            self._network = name
+        return self._network

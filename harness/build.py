@@ -1,0 +1,170 @@
+"""Builds a recipe for its platform with BuildKit, tags it for the registry, pushes it, records the digest.
+
+BuildKit comes from ``docker buildx`` when installed, else from a 20.10-22.x client that has it built
+in (Debian's /usr/bin/docker). The Python SDK drives only the classic builder, so this uses the CLI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker.errors
+
+from harness import bootstrap, sources
+from harness.engine import engine
+from harness.errors import BuildError
+from harness.hostcheck import find_buildkit_cli
+from harness.probes.wait import log_tail
+from harness.recipes import Recipe
+from harness.reference import ImageRef
+
+DEFAULT_TIMEOUT = 3600.0
+LABEL_RECIPE = "rvconform.recipe"
+
+
+@dataclass(frozen=True)
+class BuiltImage:
+    """A recipe's image, pushed: its pinned reference and where its build log is."""
+
+    recipe: str
+    ref: ImageRef
+    log_path: str
+    seconds: float
+
+
+@dataclass
+class Builder:
+    """Builds recipes into ``registry_host/<platform arch>/<name>:<tag>`` and pushes them.
+
+    ``bases`` is "bootstrap" (base build args point at images made from a Debian mirror) or
+    "official" (the Dockerfile's own defaults, e.g. debian:sid from Docker Hub).
+    """
+
+    registry_host: str
+    logs_dir: Path
+    bases: str = "bootstrap"
+    mirror: str = bootstrap.DEFAULT_MIRROR
+    timeout: float = DEFAULT_TIMEOUT
+    log: Callable[[str], None] = print
+
+    def build(self, recipe: Recipe) -> BuiltImage:
+        """Build, push and untag one recipe; raises BuildError with the log attached."""
+        started = time.monotonic()
+        ref = ImageRef(self.registry_host, recipe.repository, recipe.tag)
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs_dir / f"build-{recipe.name}.log"
+        log_path.write_text("")
+        build_args = {**self._base_args(recipe), **recipe.build_args}
+        with _context(recipe) as context:
+            self._run_buildkit(recipe, context, ref, build_args, log_path)
+        digest = _push(ref, log_path, recipe.name)
+        _untag(ref)
+        return BuiltImage(recipe.name, ref.with_digest(digest), str(log_path), time.monotonic() - started)
+
+    def _base_args(self, recipe: Recipe) -> dict[str, str]:
+        if self.bases == "official":
+            return {}
+        return {
+            arg: bootstrap.ensure_base(bootstrap.base_for(spec, recipe.platform, self.mirror), log=self.log)
+            for arg, spec in recipe.bases.items()
+        }
+
+    def _run_buildkit(
+        self, recipe: Recipe, context: Path, ref: ImageRef, build_args: dict[str, str], log_path: Path
+    ) -> None:
+        command = [
+            *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
+            "-f", str(context / recipe.dockerfile.name),
+            "--label", f"{LABEL_RECIPE}={recipe.name}", "--label", "rvconform.managed=true",
+        ]
+        for name, value in build_args.items():
+            command += ["--build-arg", f"{name}={value}"]
+        command.append(str(context))
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        with log_path.open("a") as log:
+            log.write("$ " + " ".join(command) + "\n")
+            log.flush()
+            try:
+                result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                        stdin=subprocess.DEVNULL, timeout=self.timeout)
+            except subprocess.TimeoutExpired:
+                raise _build_error(recipe, f"did not finish within {self.timeout:.0f} s", log_path) from None
+        if result.returncode != 0:
+            raise _build_error(recipe, f"failed (exit {result.returncode})", log_path)
+
+
+def _buildkit_command() -> list[str]:
+    cli = find_buildkit_cli()
+    if cli is None:
+        raise BuildError(
+            "no docker CLI with BuildKit found (neither `docker buildx` nor a 20.10-22.x client)",
+            fix="run scripts/setup-host (Debian's docker.io brings /usr/bin/docker with BuildKit), "
+            "or install the buildx plugin",
+        )
+    return [cli.path, "buildx", "build", "--load"] if cli.buildx else [cli.path, "build"]
+
+
+def _build_error(recipe: Recipe, what: str, log_path: Path) -> BuildError:
+    return BuildError(
+        f"build of recipe '{recipe.name}' {what}; whole log: {log_path}\n{log_tail(log_path.read_text())}",
+        log_path=log_path,
+        fix=f"fix {recipe.dockerfile} (the failing step is at the end of the log)",
+    )
+
+
+@contextmanager
+def _context(recipe: Recipe) -> Iterator[Path]:
+    """A temporary build context: the recipe's files plus its verified sources.
+
+    The recipe directory itself is never written to.
+    """
+    with tempfile.TemporaryDirectory(prefix=f"rvconform-context-{recipe.name}-") as tmp:
+        context = Path(tmp) / "context"
+        shutil.copytree(recipe.dir, context, symlinks=True)
+        for source in recipe.sources:
+            cached = sources.fetch(source)
+            target = context / source.file
+            try:
+                os.link(cached, target)
+            except OSError:  # another filesystem: copy instead
+                shutil.copyfile(cached, target)
+        yield context
+
+
+def _push(ref: ImageRef, log_path: Path, recipe: str) -> str:
+    digest = None
+    with log_path.open("a") as log:
+        log.write(f"\n$ push {ref}\n")
+        try:
+            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag,
+                                          stream=True, decode=True)
+            for event in stream:
+                if "error" in event:
+                    log.write(f"error: {event['error']}\n")
+                    raise BuildError(f"push of {ref} failed: {event['error']}", log_path=log_path,
+                                     fix="check that the registry runs and accepts pushes")
+                digest = event.get("aux", {}).get("Digest", digest)
+                if event.get("status") and event.get("id") is None:
+                    log.write(f"{event['status']}\n")
+        except docker.errors.APIError as error:
+            raise BuildError(f"push of {ref} failed: {error}", log_path=log_path) from None
+    if not digest:
+        raise BuildError(f"push of {ref} (recipe {recipe}) reported no digest", log_path=log_path)
+    return digest
+
+
+def _untag(ref: ImageRef) -> None:
+    """Drop the local tag, so a board's pull really fetches from the registry.
+
+    BuildKit's own cache keeps the layers for the next build.
+    """
+    with suppress(docker.errors.ImageNotFound):
+        engine().images.remove(str(ref), noprune=False)

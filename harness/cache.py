@@ -1,0 +1,25 @@
+"""Where rvconform keeps what pays to keep between runs, and where one run keeps its state.
+
+The cache (``$RVCONFORM_CACHE``, default ``$XDG_CACHE_HOME/rvconform`` or ``~/.cache/rvconform``):
+  sources/<sha256>        recipe sources, keyed by their checksum
+  bases/<key>.tar         bootstrapped base images, keyed by a hash of their inputs
+  blobs/sha256/<digest>   registry blobs read by the size and ELF checks, keyed by digest
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir(kind: str) -> Path:
+    """The cache directory for one kind of thing, created on first use."""
+    root = os.environ.get("RVCONFORM_CACHE")
+    if root:
+        base = Path(root)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME")
+        base = (Path(xdg) if xdg else Path.home() / ".cache") / "rvconform"
+    path = base / kind
+    path.mkdir(parents=True, exist_ok=True)
+    return path

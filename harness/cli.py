@@ -1,0 +1,102 @@
+"""``rvconform``: run the conformance suites, check the host, make base images."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.errors import RvconformError
+
+DESCRIPTION = """\
+Conformance harness for riscv64 container images: builds recipes for linux/riscv64, pushes them to a
+registry, pulls and runs them on boards, and checks that they start, do their job, are riscv64
+and stay within their size budgets.
+
+commands:
+  run [PYTEST ARGS]   the conformance suites, reports in ./reports (junit.xml, report.html);
+                      any pytest or rvconform option passes through, e.g. --recipe redis -n auto
+  doctor              check this host's prerequisites and print the fix for each missing one
+  bootstrap           make the Debian base images the recipes need, from a Debian mirror
+
+`rvconform run --help` lists the suite options (--recipes, --recipe, --image, --registry, --board,
+--reports, ...) in the 'rvconform' group.
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rvconform`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help"):
+        print(f"usage: rvconform {{run,doctor,bootstrap}} ...\n\n{DESCRIPTION}")
+        return 0 if args else 2
+    command, rest = args[0], args[1:]
+    commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap}
+    if command not in commands:
+        print(f"rvconform: unknown command {command!r}; use run, doctor or bootstrap", file=sys.stderr)
+        return 2
+    try:
+        return commands[command](rest)
+    except RvconformError as error:
+        print(f"rvconform {command}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"rvconform {command}: interrupted", file=sys.stderr)
+        return 130
+
+
+def run(args: list[str]) -> int:
+    """Run the suites with reports on (default ./reports); pytest's exit code."""
+    import pytest
+
+    import suites
+
+    suites_dir = str(Path(suites.__file__).parent)
+    has_reports = any(a == "--reports" or a.startswith("--reports=") for a in args)
+    options = [] if has_reports else ["--reports", "reports"]
+    targets = [] if any(_is_suite_path(a) for a in args) else [suites_dir]
+    return int(pytest.main([*targets, *options, *args]))
+
+
+def _is_suite_path(arg: str) -> bool:
+    return not arg.startswith("-") and Path(arg.split("::")[0]).exists()
+
+
+def doctor(args: list[str]) -> int:
+    """Print the host check table; 1 when a required prerequisite is missing."""
+    from harness.hostcheck import run_doctor
+
+    parser = argparse.ArgumentParser(prog="rvconform doctor", description="Check this host's prerequisites.")
+    parser.parse_args(args)
+    return run_doctor()
+
+
+def bootstrap(args: list[str]) -> int:
+    """Make (or reuse from the cache) the base images the recipes name in their [bases]."""
+    from harness import bootstrap as bases
+    from harness.recipes import load_recipes
+
+    parser = argparse.ArgumentParser(
+        prog="rvconform bootstrap",
+        description="Make the Debian base images named in the recipes' [bases] with mmdebstrap, cache them "
+        "(keyed by their inputs) and load them into the engine with the right platform.",
+    )
+    parser.add_argument("--recipes", default="fixtures/images",
+                        help="recipes directory (default: %(default)s)")
+    parser.add_argument("--recipe", action="append", default=[], help="only this recipe (repeatable)")
+    parser.add_argument("--mirror", default=bases.DEFAULT_MIRROR, help="Debian mirror (default: %(default)s)")
+    parser.add_argument("--refresh", action="store_true", help="rebuild even when cached")
+    options = parser.parse_args(args)
+    wanted = {
+        bases.base_for(spec, recipe.platform, options.mirror)
+        for recipe in load_recipes(Path(options.recipes), options.recipe or None)
+        for spec in recipe.bases.values()
+    }
+    for base in sorted(wanted, key=lambda b: b.ref):
+        print(f"{bases.ensure_base(base, refresh=options.refresh)}  ({base.archive})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,67 @@
+"""A recipe's image running on a board, ready to be probed."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+
+from harness.boards import Board, Container, RunSpec
+from harness.build import BuiltImage
+from harness.probes import READINESS, Endpoint
+from harness.probes.wait import Deadline, wait_until
+from harness.recipes import Recipe
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """A started, ready container of ``recipe`` on ``board``."""
+
+    board: Board
+    recipe: Recipe
+    image: BuiltImage
+    container: Container
+
+    @property
+    def target(self) -> str:
+        """How failure messages name what was checked: recipe, board and pinned image."""
+        return f"{self.recipe.name} on {self.board.name} ({self.image.ref.pinned})"
+
+    def endpoint(self, port: int | None = None) -> Endpoint:
+        """The service port (default: the recipe's) as the harness reaches it."""
+        host, mapped = self.board.endpoint(self.container, port or self.recipe.port or 0)
+        return Endpoint(host, mapped, self.target)
+
+    def logs(self) -> str:
+        return self.board.logs(self.container)
+
+
+def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float) -> Deployment:
+    """Start the recipe's image on the board and wait, with one deadline, until its service answers.
+
+    A container that exits meanwhile fails at once with its logs; on any failure it is removed.
+    """
+    ports = (recipe.port,) if recipe.port else ()
+    container = board.run(image.ref, RunSpec(name=recipe.name, ports=ports))
+    deployment = Deployment(board, recipe, image, container)
+    try:
+        if recipe.port:
+            wait_until(
+                lambda: _ready(recipe, deployment.endpoint()),
+                what=f"{deployment.target}, port {recipe.port}",
+                deadline=Deadline(ready_timeout),
+                alive=lambda: board.exited(container),
+                logs=lambda: board.logs(container),
+            )
+    except BaseException:
+        board.remove(container)
+        raise
+    return deployment
+
+
+def _ready(recipe: Recipe, endpoint: Endpoint) -> None:
+    for profile, answers in READINESS.items():
+        if recipe.check(profile) is not None:
+            answers(endpoint)
+            return
+    # No protocol known: a TCP connection is the best we can do (a proxy may accept it early).
+    socket.create_connection((endpoint.host, endpoint.port), timeout=5).close()

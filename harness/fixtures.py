@@ -1,0 +1,198 @@
+"""Session fixtures: the run, the registry, each recipe's image, boards and deployed containers.
+
+``recipe`` and ``board_url`` are parametrized by the plugin (session scope), so every fixture below
+exists once per recipe, per board, or per pair. Each step that can fail on its own (build, pull,
+start) is a test of its own; the fixtures that later tests use re-raise that failure as a short
+error pointing at it, so one broken recipe fails its own tests and nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import pytest
+
+from harness.boards import Board, PullResult, open_board
+from harness.build import Builder, BuiltImage
+from harness.deploy import Deployment, deploy
+from harness.errors import RvconformError
+from harness.images import ImageSupply
+from harness.recipes import Recipe, load_recipe
+from harness.registry import Registry, external_registry, spawn_registry
+from harness.runstate import Run, sweep_stale_runs
+from harness.settings import Settings
+from harness.sizes import ImageSize
+from harness.stash import RECIPES, RUN, SETTINGS
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """A step's result or the error that stopped it; tests of the step assert on it."""
+
+    value: T | None = None
+    error: Exception | None = None
+
+    def require(self, step: str, see: str) -> T:
+        """The value, or fail the calling fixture with a short pointer to the step's own test."""
+        __tracebackhide__ = True
+        if self.error is not None:
+            first_line = str(self.error).splitlines()[0]
+            pytest.fail(f"{step} failed, see {see}: {first_line}", pytrace=False)
+        return self.value  # type: ignore[return-value]
+
+
+def _attempt(step: Any, *args: Any) -> Outcome[Any]:
+    try:
+        return Outcome(value=step(*args))
+    except (RvconformError, AssertionError) as error:
+        return Outcome(error=error)
+
+
+@pytest.fixture(scope="session")
+def rv_settings(pytestconfig: pytest.Config) -> Settings:
+    """This run's settings (parsed options)."""
+    return pytestconfig.stash[SETTINGS]
+
+
+@pytest.fixture(scope="session")
+def rv_run(pytestconfig: pytest.Config) -> Run:
+    """This run's shared state; the first use sweeps what crashed runs left behind."""
+    run = pytestconfig.stash[RUN]
+    with run.lock("sweep"):
+        if run.read("swept") is None:
+            run.write("swept", sweep_stale_runs())
+    run.note_engine_used()
+    return run
+
+
+@pytest.fixture(scope="session")
+def registry(rv_run: Run, rv_settings: Settings) -> Registry:
+    """The run's registry: spawned once per run on 127.0.0.1, or the one given with --registry."""
+    with rv_run.lock("registry"):
+        record = rv_run.read("registry")
+        if record is None:
+            registry = _open_registry(rv_run, rv_settings)
+            record = {"url": registry.url, "log_path": registry.log_path, "pid": registry.pid}
+            rv_run.write("registry", record)
+    return Registry(**record)
+
+
+def _open_registry(run: Run, settings: Settings) -> Registry:
+    try:
+        if settings.registry_url:
+            return external_registry(settings.registry_url)
+        registry, process = spawn_registry(run.dir / "registry")
+    except RvconformError as error:
+        pytest.fail(str(error), pytrace=False)
+    run.record_process(process.pid, "registry")
+    return registry
+
+
+@pytest.fixture(scope="session")
+def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest) -> ImageSupply:
+    """Builds each recipe once per run (or pins the --image given for it)."""
+    needs_builder = bool(set(_selected(request)) - set(rv_settings.images))
+    registry: Registry | None = request.getfixturevalue("registry") if needs_builder else None
+    builder = Builder(
+        registry_host=registry.host if registry else "unused", logs_dir=rv_settings.logs_dir,
+        bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
+    )
+    return ImageSupply(rv_run, builder, rv_settings.images)
+
+
+def _selected(request: pytest.FixtureRequest) -> list[str]:
+    return [recipe.name for recipe in request.config.stash.get(RECIPES, [])]
+
+
+@pytest.fixture(scope="session")
+def built(image_supply: ImageSupply, recipe: Recipe) -> Outcome[BuiltImage]:
+    """The recipe's build (or pinned --image), as an outcome."""
+    return _attempt(image_supply.get, recipe)
+
+
+@pytest.fixture(scope="session")
+def image(built: Outcome[BuiltImage], recipe: Recipe, image_supply: ImageSupply) -> BuiltImage:
+    """The recipe's pushed image; a failed build fails here, pointing at test_build.
+
+    Its sizes are measured here too, so every test's report can carry them.
+    """
+    value = built.require(f"build of {recipe.name}", f"test_build[{recipe.name}]")
+    with contextlib.suppress(Exception):  # test_size reports a failure to measure
+        image_supply.size(recipe)
+    return value
+
+
+@pytest.fixture(scope="session")
+def board(board_url: str, rv_run: Run) -> Iterator[Board]:
+    """A board, connected for the session and cleaned up at its end."""
+    opened = open_board(board_url, rv_run.labels)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture(scope="session")
+def pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[PullResult]:
+    """The pull of the recipe's image on the board, as an outcome."""
+    return _attempt(board.pull, image.ref, recipe.platform)
+
+
+@pytest.fixture(scope="session")
+def started(
+    board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings
+) -> Iterator[Outcome[Deployment]]:
+    """The recipe's container started on the board and answering, as an outcome."""
+    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board.name}]")
+    outcome = _attempt(deploy, board, recipe, image, rv_settings.ready_timeout)
+    yield outcome
+    if outcome.value is not None:
+        _save_logs(rv_settings, outcome.value)
+        board.remove(outcome.value.container)
+
+
+@pytest.fixture(scope="session")
+def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> Deployment:
+    """A ready container of the recipe on the board; fails pointing at test_starts when it did not start."""
+    return started.require(f"start of {recipe.name} on {board.name}",
+                           f"test_starts[{recipe.name}-{board.name}]")
+
+
+@pytest.fixture(scope="session")
+def image_size(image: BuiltImage, recipe: Recipe, image_supply: ImageSupply) -> ImageSize:
+    """The image's compressed and unpacked size, as its registry holds it."""
+    return image_supply.size(recipe)
+
+
+def _save_logs(settings: Settings, deployment: Deployment) -> None:
+    with contextlib.suppress(OSError, RvconformError):
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        path = settings.logs_dir / f"container-{deployment.recipe.name}-{_slug(deployment.board.name)}.log"
+        path.write_text(deployment.logs())
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text)
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    board: Board, recipe: Recipe, image_supply: ImageSupply, rv_settings: Settings
+) -> Iterator[Deployment]:
+    """For a redis-cli recipe: its server recipe (``checks.redis-cli.server``) running on the same board."""
+    name = str((recipe.check("redis-cli") or {}).get("server", "redis"))
+    try:
+        server = load_recipe(rv_settings.recipes_dir / name)
+        server_image = image_supply.get(server)
+        board.pull(server_image.ref, server.platform)
+        running = deploy(board, server, server_image, rv_settings.ready_timeout)
+    except RvconformError as error:
+        pytest.fail(f"{recipe.name}: its redis server (recipe '{name}') is not available: {error}",
+                    pytrace=False)
+    yield running
+    board.remove(running.container)

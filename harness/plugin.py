@@ -1,0 +1,188 @@
+"""The rvconform pytest plugin: options, markers and hooks. Thin: the work lives in the library.
+
+Loaded through the ``pytest11`` entry point (or the root conftest.py in a checkout). It stays
+inert for test runs that request none of its fixtures.
+"""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness import reports
+from harness.errors import RvconformError
+from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
+from harness.recipes import Recipe, load_recipes
+from harness.runstate import Run
+from harness.settings import add_options, read_settings
+from harness.stash import RECIPES, RUN, SETTINGS
+
+_WORKER_KEY = "rvconform_run"
+_INPUT_ERROR = pytest.StashKey[RvconformError]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "profile(name): run only for recipes with [checks.<name>]")
+    config.addinivalue_line("markers", "service: run only for recipes that declare a service port")
+    config.addinivalue_line("markers", "slow: takes minutes (still runs in CI)")
+    settings = read_settings(config)
+    config.stash[SETTINGS] = settings
+    worker = getattr(config, "workerinput", None)
+    config.stash[RUN] = Run.join(*worker[_WORKER_KEY]) if worker else Run.start()
+    if worker is None:
+        signal.signal(signal.SIGTERM, _interrupt)
+        config.pluginmanager.register(_SummaryPlugin(), "rvconform-summary")
+    if settings.reports_dir and worker is None:
+        _enable_reports(config, settings.reports_dir)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    """Turn SIGTERM into Ctrl-C, so fixtures and the run's teardown clean up."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _enable_reports(config: pytest.Config, reports_dir: Any) -> None:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    if not config.option.xmlpath:
+        config.option.xmlpath = str(reports_dir / "junit.xml")
+    if hasattr(config.option, "htmlpath") and not config.option.htmlpath:
+        config.option.htmlpath = str(reports_dir / "report.html")
+        config.option.self_contained_html = True
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """pytest-xdist: workers join the controller's run, so session resources are shared."""
+    run = node.config.stash[RUN]
+    node.workerinput[_WORKER_KEY] = (run.id, str(run.dir))
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize suites over the selected recipes (filtered by markers) and boards."""
+    if "recipe" in metafunc.fixturenames:
+        recipes = [r for r in _recipes(metafunc.config) if _applies(metafunc, r)]
+        params = [pytest.param(r, id=r.name) for r in recipes] or [_nothing_applies(metafunc)]
+        metafunc.parametrize("recipe", params, scope="session")
+    if "board_url" in metafunc.fixturenames:
+        boards = list(metafunc.config.stash[SETTINGS].boards)
+        metafunc.parametrize("board_url", boards, ids=[_board_id(b) for b in boards], scope="session")
+
+
+def _recipes(config: pytest.Config) -> list[Recipe]:
+    """The selected recipes, loaded on first use; bad input is kept for a clean usage error."""
+    if RECIPES not in config.stash:
+        settings = config.stash[SETTINGS]
+        try:
+            config.stash[RECIPES] = load_recipes(settings.recipes_dir, list(settings.recipe_names) or None)
+            unknown = sorted(set(settings.images) - {r.name for r in config.stash[RECIPES]})
+            if unknown:
+                raise RvconformError(f"--image names recipe(s) {', '.join(unknown)}, which are not selected "
+                                     f"in {settings.recipes_dir}", fix="use a recipe name from there")
+        except RvconformError as error:
+            config.stash[_INPUT_ERROR] = error
+            config.stash[RECIPES] = []
+    return config.stash[RECIPES]
+
+
+def pytest_collection_modifyitems(config: pytest.Config) -> None:
+    """Stop with the recipe error (pytest prints it as a usage error, no traceback)."""
+    error = config.stash.get(_INPUT_ERROR, None)
+    if error is not None:
+        raise pytest.UsageError(str(error))
+
+
+def _nothing_applies(metafunc: pytest.Metafunc) -> Any:
+    profile = metafunc.definition.get_closest_marker("profile")
+    wanted = f"[checks.{profile.args[0]}]" if profile else "a service port"
+    reason = f"no selected recipe has {wanted}"
+    return pytest.param(None, id="no-recipe", marks=pytest.mark.skip(reason=reason))
+
+
+def _applies(metafunc: pytest.Metafunc, recipe: Recipe) -> bool:
+    profile = metafunc.definition.get_closest_marker("profile")
+    if profile and recipe.check(profile.args[0]) is None:
+        return False
+    return not (metafunc.definition.get_closest_marker("service") and recipe.port is None)
+
+
+def _board_id(url: str) -> str:
+    return url.split("://", 1)[-1].replace("/", "_")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
+    report = yield
+    recipe = item.callspec.params.get("recipe") if hasattr(item, "callspec") else None
+    if isinstance(recipe, Recipe):
+        size = item.config.stash[RUN].read(f"size-{recipe.name}")
+        known = {key for key, _ in item.user_properties}
+        for key, value in reports.item_properties(item, size):
+            if key not in known:
+                item.user_properties.append((key, value))
+        report.user_properties = list(item.user_properties)
+    if report.failed and hasattr(item, "callspec"):
+        _attach_logs(item, report)
+    return report
+
+
+def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    recipe = item.callspec.params.get("recipe")
+    if not isinstance(recipe, Recipe) or item.originalname not in ("test_build", "test_starts"):
+        return
+    record = item.config.stash[RUN].read(f"image-{recipe.name}") or {}
+    extra = reports.log_extra(record.get("log_path"), f"build log of {recipe.name}")
+    if extra is not None:
+        report.extras = [*getattr(report, "extras", []), extra]
+
+
+class _SummaryPlugin:
+    """In the controlling process: one line per image at the end of the run."""
+
+    def __init__(self) -> None:
+        self.summary = reports.ImageSummary()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.summary.add(report)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        lines = self.summary.render()
+        if lines:
+            terminalreporter.section("rvconform: images")
+            for line in lines:
+                terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(RUN, None)
+    if run is None or hasattr(config, "workerinput"):
+        return
+    _keep_registry_log(config, run)
+    run.close()
+
+
+def _keep_registry_log(config: pytest.Config, run: Run) -> None:
+    record = run.read("registry")
+    settings = config.stash[SETTINGS]
+    if record and record.get("log_path") and settings.reports_dir:
+        source = Path(record["log_path"])
+        if source.is_file():
+            settings.logs_dir.mkdir(parents=True, exist_ok=True)
+            (settings.logs_dir / "registry.log").write_bytes(source.read_bytes())
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_header(cells: list[str]) -> None:
+    reports.html_header(cells)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
+    reports.html_row(report, cells)

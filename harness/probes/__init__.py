@@ -1,0 +1,13 @@
+"""Probes: what "the image does its job" means, one module per kind of service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harness.probes import http, redis
+from harness.probes.endpoint import Endpoint
+
+#: How to tell that a service of each check profile is ready to be probed.
+READINESS: dict[str, Callable[[Endpoint], None]] = {"redis": redis.answers, "nginx": http.answers}
+
+__all__ = ["READINESS", "Endpoint"]

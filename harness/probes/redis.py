@@ -1,0 +1,110 @@
+"""What "redis does its job" means: it answers, demands AUTH, and stores what it is given."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+
+from harness.boards.base import CommandResult
+from harness.probes.endpoint import Endpoint
+
+TIMEOUT = 5.0
+
+
+def client(endpoint: Endpoint, password: str | None = None) -> redis.Redis:
+    """A redis-py client with short timeouts, so a dead server fails fast."""
+    return redis.Redis(host=endpoint.host, port=endpoint.port, password=password,
+                       socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+
+
+def answers(endpoint: Endpoint) -> None:
+    """Return when the server speaks the redis protocol (PONG, or a refusal for want of AUTH)."""
+    with client(endpoint) as connection:
+        try:
+            connection.ping()
+        except redis.AuthenticationError:
+            return
+
+
+def assert_auth_set_get(endpoint: Endpoint, password: str) -> None:
+    """AUTH with the configured password, SET foo bar, and GET foo returns bar."""
+    __tracebackhide__ = True
+    with client(endpoint, password) as connection:
+        try:
+            connection.set("foo", "bar")
+        except redis.AuthenticationError as error:
+            raise AssertionError(
+                f"{endpoint.target}: AUTH with the password configured in image.toml was refused: {error}"
+            ) from None
+        value = connection.get("foo")
+    assert value == b"bar", f"{endpoint.target}: expected GET foo to return b'bar', got {value!r}"
+
+
+def assert_refuses_without_auth(endpoint: Endpoint) -> None:
+    """A command sent without AUTH is refused with NOAUTH."""
+    __tracebackhide__ = True
+    with client(endpoint) as connection:
+        try:
+            connection.set("rvconform:noauth", "accepted")
+        except redis.AuthenticationError as error:
+            assert "NOAUTH" in str(error) or "Authentication required" in str(error), (
+                f"{endpoint.target}: expected a NOAUTH refusal, got {error}"
+            )
+            return
+    raise AssertionError(
+        f"{endpoint.target}: expected SET without AUTH to be refused with NOAUTH, but the server accepted it "
+        "(is requirepass set in its redis.conf?)"
+    )
+
+
+def assert_refuses_wrong_password(endpoint: Endpoint, password: str) -> None:
+    """AUTH with a wrong password is refused."""
+    __tracebackhide__ = True
+    wrong = password + "-wrong"
+    with client(endpoint, wrong) as connection:
+        try:
+            connection.ping()
+        except redis.AuthenticationError:
+            return
+    raise AssertionError(
+        f"{endpoint.target}: expected AUTH with a wrong password to be refused; it was accepted"
+    )
+
+
+def server_info(endpoint: Endpoint, password: str | None) -> dict[str, object]:
+    """The ``INFO server`` section."""
+    with client(endpoint, password) as connection:
+        return connection.info("server")
+
+
+def assert_runs_on(endpoint: Endpoint, password: str | None, architecture: str = "riscv64") -> None:
+    """``INFO server`` says the server runs on ``architecture`` with 64-bit pointers."""
+    __tracebackhide__ = True
+    info = server_info(endpoint, password)
+    os_line = str(info.get("os", ""))
+    assert architecture in os_line, (
+        f"{endpoint.target}: expected INFO server 'os' to name {architecture}, got {os_line!r}"
+    )
+    assert str(info.get("arch_bits")) == "64", (
+        f"{endpoint.target}: expected INFO server arch_bits 64, got {info.get('arch_bits')!r}"
+    )
+
+
+def assert_cli_round_trip(run_cli: Callable[..., CommandResult], server: Endpoint, password: str) -> None:
+    """redis-cli, run with ``run_cli(*args)``, AUTHs (via REDISCLI_AUTH), SETs and GETs on ``server``.
+
+    ``server`` is the redis server as the harness reaches it, to confirm the write landed there.
+    """
+    __tracebackhide__ = True
+    token = f"rvconform-{time.monotonic_ns()}"
+    for args, expected in ((("SET", "rvconform:cli", token), "OK"), (("GET", "rvconform:cli"), token)):
+        result = run_cli(*args)
+        assert result.exit_status == 0 and result.stdout.strip() == expected, (
+            f"{server.target}: expected `redis-cli {' '.join(args[:2])}` to print {expected!r}, "
+            f"got exit {result.exit_status} and {result.output.strip()[:300]!r}"
+        )
+    with client(server, password) as connection:
+        stored = connection.get("rvconform:cli")
+    assert stored == token.encode(), f"{server.target}: redis-cli's SET did not reach the server ({stored!r})"

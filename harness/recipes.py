@@ -1,0 +1,270 @@
+"""Recipes: a directory with a Dockerfile, its files and a small declarative ``image.toml``.
+
+The format is documented in ``fixtures/images/README.md``. Loading validates everything up
+front, so a malformed recipe fails in the first second with the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import RecipeError
+from harness.units import parse_size
+
+RECIPE_FILE = "image.toml"
+FORMAT_DOC = "fixtures/images/README.md"
+PROFILES = ("redis", "nginx", "redis-cli")
+BASE_PLATFORMS = ("target", "build")
+_NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TOP_KEYS = {"tag", "platform", "dockerfile", "port", "build", "bases", "sources", "checks", "budget"}
+
+
+@dataclass(frozen=True)
+class Source:
+    """A file fetched once into the cache, verified by sha256 and placed in the build context."""
+
+    url: str
+    sha256: str
+    file: str
+
+
+@dataclass(frozen=True)
+class BaseSpec:
+    """A base image that a build arg names, made from a Debian mirror by `rvconform bootstrap`.
+
+    ``platform`` is "target" (the recipe's platform, riscv64) or "build" (the host's, for
+    cross-compiling builder stages).
+    """
+
+    distribution: str
+    suite: str
+    platform: str = "target"
+
+    @property
+    def official(self) -> str:
+        """The Docker Hub name the Dockerfile would use on a connected machine."""
+        return f"{self.distribution}:{self.suite}"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Size limits in bytes; ``None`` means no limit of that kind."""
+
+    unpacked: int | None = None
+    compressed: int | None = None
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One image recipe, as declared by its directory's image.toml."""
+
+    name: str
+    dir: Path
+    dockerfile: Path
+    tag: str = "latest"
+    platform: str = "linux/riscv64"
+    port: int | None = None
+    build_args: dict[str, str] = field(default_factory=dict)
+    bases: dict[str, BaseSpec] = field(default_factory=dict)
+    sources: tuple[Source, ...] = ()
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    budget: Budget = Budget()
+
+    @property
+    def repository(self) -> str:
+        """Repository path in a registry, e.g. ``riscv64/redis``."""
+        return f"{self.platform.split('/')[1]}/{self.name}"
+
+    def check(self, profile: str) -> dict[str, Any] | None:
+        """Parameters of a functional check profile, or ``None`` when it does not apply."""
+        return self.checks.get(profile)
+
+
+class _Reader:
+    """Reads typed values out of one parsed image.toml, raising errors that name file and key."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    def fail(self, key: str, expected: str, got: Any) -> RecipeError:
+        return RecipeError(
+            f"{self.path}: '{key}' must be {expected}, got {got!r}",
+            fix=f"edit {self.path.name}; the format is described in {FORMAT_DOC}",
+        )
+
+    def get(self, table: dict[str, Any], key: str, kind: type, expected: str, default: Any = None) -> Any:
+        value = table.get(key, default)
+        if value is not default and not isinstance(value, kind):
+            raise self.fail(key, expected, value)
+        return value
+
+
+def load_recipe(recipe_dir: Path) -> Recipe:
+    """Load and validate the recipe in ``recipe_dir``."""
+    recipe_dir = Path(recipe_dir)
+    name = recipe_dir.name
+    path = recipe_dir / RECIPE_FILE
+    if not path.is_file():
+        raise RecipeError(
+            f"recipe '{name}': {path} is missing",
+            fix=f"add an image.toml (see {FORMAT_DOC}), or leave '{name}' out of --recipes",
+        )
+    if not _NAME.match(name):
+        raise RecipeError(
+            f"recipe directory name '{name}' is not a valid image name",
+            fix="use lower-case letters, digits and single '.', '_' or '-' between them",
+        )
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise RecipeError(
+            f"{path} is not valid TOML: {error}", fix=f"fix the syntax; the format is in {FORMAT_DOC}"
+        ) from None
+    return _build_recipe(_Reader(path, data), recipe_dir)
+
+
+def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
+    data = reader.data
+    unknown = sorted(set(data) - _TOP_KEYS)
+    if unknown:
+        raise reader.fail(unknown[0], f"one of {', '.join(sorted(_TOP_KEYS))}", unknown[0])
+    dockerfile = recipe_dir / reader.get(data, "dockerfile", str, "a file name", "Dockerfile")
+    if not dockerfile.is_file():
+        raise RecipeError(
+            f"recipe '{recipe_dir.name}': its Dockerfile {dockerfile} is missing",
+            fix=f"add {dockerfile.name} to {recipe_dir}, or name another file with 'dockerfile' "
+            "in image.toml",
+        )
+    return Recipe(
+        name=recipe_dir.name,
+        dir=recipe_dir,
+        dockerfile=dockerfile,
+        tag=_tag(reader),
+        platform=_platform(reader),
+        port=_port(reader),
+        build_args=_build_args(reader),
+        bases=_bases(reader),
+        sources=_sources(reader),
+        checks=_checks(reader),
+        budget=_budget(reader),
+    )
+
+
+def _tag(reader: _Reader) -> str:
+    tag = reader.get(reader.data, "tag", str, "a string", "latest")
+    if not _TAG.match(tag):
+        raise reader.fail("tag", "a valid image tag (letters, digits, '_', '.', '-')", tag)
+    return tag
+
+
+def _platform(reader: _Reader) -> str:
+    platform = reader.get(reader.data, "platform", str, "a string", "linux/riscv64")
+    if platform.count("/") not in (1, 2) or not platform.startswith("linux/"):
+        raise reader.fail("platform", "a platform such as linux/riscv64", platform)
+    return platform
+
+
+def _port(reader: _Reader) -> int | None:
+    port = reader.data.get("port")
+    if port is None:
+        return None
+    if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
+        raise reader.fail("port", "an integer between 1 and 65535", port)
+    return port
+
+
+def _build_args(reader: _Reader) -> dict[str, str]:
+    build = reader.get(reader.data, "build", dict, "a table", {})
+    args = reader.get(build, "args", dict, "a table of NAME = \"value\"", {})
+    for key, value in args.items():
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise reader.fail(f"build.args.{key}", "a string or number", value)
+    return {key: str(value) for key, value in args.items()}
+
+
+def _bases(reader: _Reader) -> dict[str, BaseSpec]:
+    bases = reader.get(reader.data, "bases", dict, "a table of ARG = \"debian:SUITE\"", {})
+    return {arg: _base(reader, arg, value) for arg, value in bases.items()}
+
+
+def _base(reader: _Reader, arg: str, value: Any) -> BaseSpec:
+    key = f"bases.{arg}"
+    spec = {"image": value} if isinstance(value, str) else value
+    if not isinstance(spec, dict):
+        raise reader.fail(key, 'a string like "debian:sid" or a table with image and platform', value)
+    image = spec.get("image", "")
+    platform = spec.get("platform", "target")
+    distribution, _, suite = str(image).partition(":")
+    if distribution != "debian" or not suite:
+        raise reader.fail(f"{key}.image", 'a Debian base such as "debian:sid"', image)
+    if platform not in BASE_PLATFORMS:
+        raise reader.fail(f"{key}.platform", '"target" or "build"', platform)
+    return BaseSpec(distribution=distribution, suite=suite, platform=platform)
+
+
+def _sources(reader: _Reader) -> tuple[Source, ...]:
+    sources = reader.get(reader.data, "sources", list, "an array of tables ([[sources]])", [])
+    result = []
+    for index, entry in enumerate(sources):
+        key = f"sources[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("url"), str):
+            raise reader.fail(f"{key}.url", "a URL string", entry)
+        sha256 = str(entry.get("sha256", "")).lower()
+        if not _SHA256.match(sha256):
+            raise reader.fail(f"{key}.sha256", "64 hex digits (sha256sum of the file)", entry.get("sha256"))
+        file = entry.get("file") or entry["url"].rstrip("/").rsplit("/", 1)[-1]
+        if not isinstance(file, str) or "/" in file or file in ("", ".", ".."):
+            raise reader.fail(f"{key}.file", "a plain file name", file)
+        result.append(Source(url=entry["url"], sha256=sha256, file=file))
+    return tuple(result)
+
+
+def _checks(reader: _Reader) -> dict[str, dict[str, Any]]:
+    checks = reader.get(reader.data, "checks", dict, "a table of [checks.PROFILE] tables", {})
+    for profile, params in checks.items():
+        if profile not in PROFILES:
+            raise reader.fail(f"checks.{profile}", f"one of {', '.join(PROFILES)}", profile)
+        if not isinstance(params, dict):
+            raise reader.fail(f"checks.{profile}", "a table", params)
+    if ("redis" in checks or "nginx" in checks) and reader.data.get("port") is None:
+        raise reader.fail("port", "set for a recipe with redis or nginx checks (the service port)", None)
+    return checks
+
+
+def _budget(reader: _Reader) -> Budget:
+    budget = reader.get(reader.data, "budget", dict, "a table", {})
+    limits: dict[str, int | None] = {}
+    for kind in ("unpacked", "compressed"):
+        value = budget.get(kind)
+        try:
+            limits[kind] = None if value is None else parse_size(value)
+        except ValueError as error:
+            raise reader.fail(f"budget.{kind}", "a size such as \"12 MB\"", value) from error
+    return Budget(**limits)
+
+
+def load_recipes(recipes_dir: Path, names: list[str] | None = None) -> list[Recipe]:
+    """Load the recipes under ``recipes_dir`` (every subdirectory with an image.toml), or only ``names``."""
+    recipes_dir = Path(recipes_dir)
+    if not recipes_dir.is_dir():
+        raise RecipeError(
+            f"recipes directory {recipes_dir} does not exist",
+            fix="point --recipes at a directory holding one sub-directory per recipe",
+        )
+    available = sorted(p.name for p in recipes_dir.iterdir() if (p / RECIPE_FILE).is_file())
+    if names:
+        missing = [n for n in names if n not in available and not (recipes_dir / n).is_dir()]
+        if missing:
+            raise RecipeError(
+                f"no recipe named {', '.join(missing)} in {recipes_dir}",
+                fix=f"choose from: {', '.join(available) or '(none)'}",
+            )
+        return [load_recipe(recipes_dir / n) for n in names]
+    return [load_recipe(recipes_dir / n) for n in available]

@@ -1,0 +1,125 @@
+"""Registries: one we spawn (the distribution registry on 127.0.0.1) or one the user names."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from harness.errors import RegistryError
+from harness.probes.wait import Deadline, wait_until
+from harness.registry_client import RegistryClient
+
+START_TIMEOUT = 20.0
+_CONFIG = """\
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: {storage}
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:{port}
+  headers:
+    X-Content-Type-Options: [nosniff]
+"""
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A registry as the harness sees it.
+
+    ``host`` is what image references start with (``127.0.0.1:5000``); boards that see the registry
+    at another address (a VM sees the host's loopback at 10.0.2.2) translate it themselves.
+    """
+
+    url: str
+    log_path: str | None = None
+    pid: int | None = None
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).netloc
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    def client(self) -> RegistryClient:
+        return RegistryClient(self.url)
+
+
+def external_registry(url: str) -> Registry:
+    """A registry that already runs, e.g. a lab registry; checked to answer within seconds."""
+    if "://" not in url:
+        url = f"http://{url}"
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise RegistryError(
+            f"--registry {url!r} is not a registry base URL",
+            fix="write it as http://HOST:PORT or https://HOST:PORT (no path)",
+        )
+    registry = Registry(url=f"{parts.scheme}://{parts.netloc}")
+    registry.client().ping()
+    return registry
+
+
+def registry_binary() -> str | None:
+    """The distribution registry executable (Debian's docker-registry package), if installed."""
+    return shutil.which("docker-registry") or shutil.which("registry")
+
+
+def spawn_registry(workdir: Path, attempts: int = 3) -> tuple[Registry, subprocess.Popen[bytes]]:
+    """Start the distribution registry on 127.0.0.1 with an ephemeral port and storage in ``workdir``."""
+    binary = registry_binary()
+    if not binary:
+        raise RegistryError(
+            "the distribution registry (docker-registry) is not installed",
+            fix="run scripts/setup-host (apt-get install docker-registry), or pass --registry URL",
+        )
+    last: RegistryError | None = None
+    for attempt in range(attempts):
+        try:
+            return _spawn_once(binary, workdir, attempt)
+        except RegistryError as error:  # usually a port taken between choosing and binding it
+            last = error
+    assert last is not None
+    raise last
+
+
+def _spawn_once(binary: str, workdir: Path, attempt: int) -> tuple[Registry, subprocess.Popen[bytes]]:
+    port = _free_port()
+    storage = workdir / "storage"
+    storage.mkdir(parents=True, exist_ok=True)
+    config = workdir / "config.yml"
+    config.write_text(_CONFIG.format(storage=storage, port=port))
+    log_path = workdir / f"registry-{attempt}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+    registry = Registry(url=f"http://127.0.0.1:{port}", log_path=str(log_path), pid=process.pid)
+    try:
+        wait_until(
+            registry.client().ping, what=f"registry on 127.0.0.1:{port}", deadline=Deadline(START_TIMEOUT),
+            alive=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
+            logs=log_path.read_text,
+        )
+    except Exception as error:
+        process.kill()
+        process.wait()
+        raise RegistryError(f"the registry did not start: {error}") from None
+    return registry, process
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -1,0 +1,108 @@
+"""The run's settings, read once from the command line and checked before anything starts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from harness.boards import validate_board_url
+from harness.errors import RvconformError
+from harness.reference import ImageRef
+
+DEFAULT_RECIPES = "fixtures/images"
+DEFAULT_READY_TIMEOUT = 120.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the fixtures need to know about this run."""
+
+    recipes_dir: Path
+    recipe_names: tuple[str, ...] = ()
+    images: dict[str, ImageRef] = field(default_factory=dict)
+    registry_url: str | None = None
+    boards: tuple[str, ...] = ("local",)
+    reports_dir: Path | None = None
+    bases: str = "bootstrap"
+    mirror: str = "http://deb.debian.org/debian"
+    build_timeout: float = 3600.0
+    ready_timeout: float = DEFAULT_READY_TIMEOUT
+
+    @property
+    def logs_dir(self) -> Path:
+        """Where build, registry and container logs go (default: reports/logs)."""
+        return (self.reports_dir or Path("reports")) / "logs"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """The rvconform option group."""
+    group = parser.getgroup("rvconform", "rvconform: riscv64 image conformance")
+    group.addoption("--recipes", metavar="DIR", default=None,
+                    help=f"directory with one sub-directory per recipe (default: {DEFAULT_RECIPES})")
+    group.addoption("--recipe", metavar="NAME", action="append", default=[],
+                    help="check only this recipe (repeatable)")
+    group.addoption("--image", metavar="NAME=REF", action="append", default=[],
+                    help="check the image REF already in a registry against recipe NAME's checks, "
+                    "without building (repeatable)")
+    group.addoption("--registry", metavar="URL", default=None,
+                    help="use this registry instead of spawning one on 127.0.0.1, e.g. http://HOST:5000")
+    group.addoption("--board", metavar="URL", action="append", default=[],
+                    help="board to check on (repeatable; default: local)")
+    group.addoption("--reports", metavar="DIR", default=None,
+                    help="write junit.xml, report.html and logs into DIR")
+    group.addoption("--bases", choices=("bootstrap", "official"), default="bootstrap",
+                    help="bootstrap: base images made from a Debian mirror (default); "
+                    "official: the Dockerfiles' own FROM defaults from Docker Hub")
+    group.addoption("--mirror", metavar="URL", default="http://deb.debian.org/debian",
+                    help="Debian mirror for bootstrapped base images")
+    group.addoption("--build-timeout", metavar="SECONDS", type=float, default=3600.0,
+                    help="give up on one recipe's build after this long (default: 3600)")
+    group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=DEFAULT_READY_TIMEOUT,
+                    help="how long a started container may take to answer (default: 120)")
+
+
+def read_settings(config: pytest.Config) -> Settings:
+    """Build Settings from the options; raise pytest.UsageError with the fix for bad input."""
+    try:
+        return Settings(
+            recipes_dir=_recipes_dir(config),
+            recipe_names=tuple(config.getoption("recipe")),
+            images=_images(config.getoption("image")),
+            registry_url=config.getoption("registry"),
+            boards=_boards(config.getoption("board")),
+            reports_dir=Path(config.getoption("reports")) if config.getoption("reports") else None,
+            bases=config.getoption("bases"),
+            mirror=config.getoption("mirror"),
+            build_timeout=config.getoption("build_timeout"),
+            ready_timeout=config.getoption("ready_timeout"),
+        )
+    except RvconformError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def _recipes_dir(config: pytest.Config) -> Path:
+    given = config.getoption("recipes")
+    if given:
+        return Path(given)
+    here = Path(DEFAULT_RECIPES)
+    return here if here.is_dir() else config.rootpath / DEFAULT_RECIPES
+
+
+def _images(values: list[str]) -> dict[str, ImageRef]:
+    images = {}
+    for value in values:
+        name, sep, ref = value.partition("=")
+        if not sep or not name or not ref:
+            raise RvconformError(f"--image {value!r} is not NAME=REF",
+                                 fix="write --image redis=HOST:PORT/riscv64/redis:TAG")
+        images[name] = ImageRef.parse(ref)
+    return images
+
+
+def _boards(values: list[str]) -> tuple[str, ...]:
+    boards = tuple(dict.fromkeys(values)) or ("local",)
+    for url in boards:
+        validate_board_url(url)
+    return boards

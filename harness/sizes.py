@@ -1,0 +1,63 @@
+"""Image sizes as the registry holds them: compressed (config + layer blobs) and unpacked (file bytes).
+
+Unpacked bytes are counted the way `docker image inspect` reports Size: the bytes of the files
+each layer adds, summed over layers, so the numbers compare with what people see locally.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass
+
+from harness.recipes import Budget
+from harness.registry_client import RegistryClient, select_platform
+from harness.units import format_size
+
+
+@dataclass(frozen=True)
+class LayerSize:
+    """One layer: its digest, blob bytes and the bytes of the files it adds."""
+
+    digest: str
+    compressed: int
+    unpacked: int
+
+
+@dataclass(frozen=True)
+class ImageSize:
+    """Compressed and unpacked bytes of one image, and its layers in order."""
+
+    compressed: int
+    unpacked: int
+    layers: tuple[LayerSize, ...]
+
+
+def measure(client: RegistryClient, repository: str, reference: str, platform: str) -> ImageSize:
+    """Measure the image for ``platform`` behind ``repository@reference`` in the registry."""
+    manifest = select_platform(client, repository, reference, platform)
+    layers = tuple(
+        LayerSize(layer["digest"], int(layer["size"]), _unpacked_bytes(client, repository, layer["digest"]))
+        for layer in manifest.body.get("layers", [])
+    )
+    compressed = int(manifest.body["config"]["size"]) + sum(layer.compressed for layer in layers)
+    return ImageSize(compressed=compressed, unpacked=sum(layer.unpacked for layer in layers), layers=layers)
+
+
+def _unpacked_bytes(client: RegistryClient, repository: str, digest: str) -> int:
+    path = client.blob(repository, digest)
+    with tarfile.open(path, mode="r:*") as layer:
+        return sum(member.size for member in layer if member.isreg())
+
+
+def over_budget(size: ImageSize, budget: Budget) -> list[str]:
+    """Each way ``size`` exceeds ``budget``, as a sentence naming both numbers; empty when within."""
+    problems = []
+    for kind in ("unpacked", "compressed"):
+        limit = getattr(budget, kind)
+        actual = getattr(size, kind)
+        if limit is not None and actual > limit:
+            problems.append(
+                f"{kind} size {format_size(actual)} ({actual} bytes) is over the budget of "
+                f"{format_size(limit)} ({limit} bytes) by {format_size(actual - limit)}"
+            )
+    return problems

@@ -1,0 +1,1 @@
+"""The conformance suites: what rvconform checks on every image, on every board."""

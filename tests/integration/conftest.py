@@ -1,0 +1,100 @@
+"""Integration tests: real engine, real registry binary, real QEMU user emulation.
+
+Most tests run the conformance suites as a user would (a separate pytest process on a recipes
+directory) and read the verdicts from the JUnit XML it writes.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[2]
+SUITES = ROOT / "suites"
+BAD_IMAGES = Path(__file__).parent / "images"
+GOOD_IMAGES = ROOT / "fixtures" / "images"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One test case of an inner run: outcome and message."""
+
+    name: str
+    outcome: str
+    message: str
+    properties: dict[str, str]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    """An inner conformance run: its exit code, output and per-test verdicts."""
+
+    returncode: int
+    output: str
+    verdicts: dict[str, Verdict]
+    reports: Path
+
+    def outcome(self, name: str) -> str:
+        assert name in self.verdicts, f"{name} not in the run; it has {sorted(self.verdicts)}\n{self.output}"
+        return self.verdicts[name].outcome
+
+    def message(self, name: str) -> str:
+        self.outcome(name)
+        return self.verdicts[name].message
+
+    def outcomes(self) -> dict[str, str]:
+        return {name: verdict.outcome for name, verdict in self.verdicts.items()}
+
+
+def parse_junit(path: Path) -> dict[str, Verdict]:
+    """Test name (e.g. ``test_pull[redis-local]``) to its verdict."""
+    verdicts = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        outcome, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            element = case.find(tag)
+            if element is not None:
+                outcome = {"failure": "failed"}.get(tag, tag)
+                message = (element.get("message") or "") + "\n" + (element.text or "")
+        properties = {p.get("name"): p.get("value") for p in case.iter("property")}
+        seconds = float(case.get("time") or 0)
+        verdicts[case.get("name")] = Verdict(case.get("name"), outcome, message, properties, seconds)
+    return verdicts
+
+
+@pytest.fixture
+def run_suites(tmp_path: Path):
+    """Run the conformance suites in a separate pytest process and return its verdicts."""
+
+    def run(*args: str, recipes: Path | None = None, timeout: float = 3600) -> SuiteRun:
+        reports = tmp_path / "reports"
+        command = [sys.executable, "-m", "pytest", str(SUITES), "-p", "no:cacheprovider",
+                   "--reports", str(reports), *(["--recipes", str(recipes)] if recipes else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+                                stdin=subprocess.DEVNULL)
+        junit = reports / "junit.xml"
+        verdicts = parse_junit(junit) if junit.is_file() else {}
+        return SuiteRun(result.returncode, result.stdout + result.stderr, verdicts, reports)
+
+    return run
+
+
+@pytest.fixture
+def recipes_dir(tmp_path: Path):
+    """Copy chosen recipes (good ones from fixtures/images, bad ones from tests/integration/images)."""
+
+    def copy(*names: str) -> Path:
+        target = tmp_path / "recipes"
+        for name in names:
+            source = BAD_IMAGES / name if (BAD_IMAGES / name).is_dir() else GOOD_IMAGES / name
+            shutil.copytree(source, target / name)
+        return target
+
+    return copy

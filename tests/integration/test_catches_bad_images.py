@@ -1,0 +1,89 @@
+"""The harness fails where it must: each bad recipe fails exactly its own check, with the cause named."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+
+def test_a_failing_build_fails_only_its_own_tests_with_the_log(run_suites, recipes_dir) -> None:
+    run = run_suites(recipes=recipes_dir("broken-build", "tiny"))
+    assert run.outcome("test_build[broken-build]") == "failed"
+    message = run.message("test_build[broken-build]")
+    assert "build of recipe 'broken-build' failed" in message
+    assert "rvconform-test: compiling the impossible" in message, "the log tail is attached"
+    assert run.outcome("test_pull[broken-build-local]") == "error"
+    assert "see test_build[broken-build]" in run.message("test_pull[broken-build-local]")
+    log = run.reports / "logs" / "build-broken-build.log"
+    assert "compiling the impossible" in log.read_text()
+    assert "build log of broken-build" in (run.reports / "report.html").read_text()
+    tiny = {name: outcome for name, outcome in run.outcomes().items() if "[tiny" in name}
+    assert tiny and set(tiny.values()) == {"passed"}, tiny
+    assert run.returncode == 1
+
+
+def test_a_container_that_exits_at_start_fails_fast_with_its_logs(run_suites, recipes_dir) -> None:
+    run = run_suites("--ready-timeout", "120", recipes=recipes_dir("exits-at-start"))
+    assert run.outcome("test_starts[exits-at-start-local]") == "failed"
+    message = run.message("test_starts[exits-at-start-local]")
+    assert "exited with code 3" in message
+    assert "rvconform-test: fatal: /etc/redis.conf not found" in message, "the container's logs are attached"
+    assert run.verdicts["test_starts[exits-at-start-local]"].seconds < 60
+    assert "see test_starts[exits-at-start-local]" in run.message("test_auth_set_get[exits-at-start-local]")
+
+
+def test_an_image_over_budget_fails_its_size_test_naming_both_numbers(run_suites, recipes_dir) -> None:
+    run = run_suites(recipes=recipes_dir("over-budget"))
+    assert run.outcome("test_within_budget[over-budget]") == "failed"
+    message = run.message("test_within_budget[over-budget]")
+    assert "unpacked size" in message and "over the budget of 12.00 MB (12000000 bytes)" in message
+    assert "compressed size" in message and "6.00 MB (6000000 bytes)" in message
+    assert run.outcome("test_pull[over-budget-local]") == "passed"
+
+
+def test_a_redis_without_requirepass_fails_the_noauth_check(run_suites, recipes_dir) -> None:
+    recipes = recipes_dir("redis")
+    noauth = recipes / "redis-noauth"
+    (recipes / "redis").rename(noauth)
+    conf = noauth / "redis.conf"
+    conf.write_text("".join(line for line in conf.read_text().splitlines(keepends=True)
+                            if not line.startswith("requirepass")))
+    run = run_suites("-k", "auth", recipes=recipes)
+    assert run.outcome("test_refuses_commands_without_auth[redis-noauth-local]") == "failed"
+    assert "accepted it" in run.message("test_refuses_commands_without_auth[redis-noauth-local]")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "args", "expected"),
+    [
+        ("no-dockerfile", [], ["its Dockerfile", "is missing", "fix: add Dockerfile"]),
+        ("bad-toml", [], ["image.toml: 'port' must be an integer", "fix: edit image.toml"]),
+        (None, ["--board", "serial://board1"], ["unknown board URL 'serial://board1'", "fix: use one of"]),
+        (None, ["--recipe", "postgres"], ["no recipe named postgres", "choose from: tiny"]),
+        (None, ["--image", "tiny=redis:latest"], ["not an image reference with a registry", "fix:"]),
+    ],
+)
+def test_bad_input_gets_a_clear_error_within_seconds(
+    run_suites, recipes_dir, breakage: str | None, args: list[str], expected: list[str]
+) -> None:
+    recipes = recipes_dir("tiny")
+    if breakage == "no-dockerfile":
+        (recipes / "tiny" / "Dockerfile").unlink()
+    if breakage == "bad-toml":
+        (recipes / "tiny" / "image.toml").write_text('port = "six"\n')
+    started = time.monotonic()
+    run = run_suites(*args, recipes=recipes, timeout=60)
+    assert time.monotonic() - started < 20
+    assert run.returncode == 4, run.output
+    for text in expected:
+        assert text in run.output
+    assert "Traceback" not in run.output
+
+
+def test_an_unreachable_registry_is_named_within_seconds(run_suites, recipes_dir) -> None:
+    started = time.monotonic()
+    run = run_suites("--registry", "http://127.0.0.1:9", recipes=recipes_dir("tiny"), timeout=120)
+    assert time.monotonic() - started < 30
+    assert run.outcome("test_build[tiny]") == "error"
+    assert "registry http://127.0.0.1:9 does not answer" in run.message("test_build[tiny]")
