@@ -134,6 +134,7 @@ def _teardown(run_id: str, run_dir: Path) -> None:
         _stop_process(entry["pid"], entry["start"])
     if (run_dir / _ENGINE_USED).exists():
         remove_run_containers(run_id)
+        remove_run_networks(run_id)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -146,6 +147,15 @@ def remove_run_containers(run_id: str) -> int:
         with contextlib.suppress(Exception):
             container.remove(force=True)
     return len(containers)
+
+
+def remove_run_networks(run_id: str) -> None:
+    """Remove the networks boards made for ``run_id`` (after its containers are gone)."""
+    from harness.engine import engine
+
+    for network in engine().networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
+        with contextlib.suppress(Exception):
+            network.remove()
 
 
 def _recorded_processes(run_dir: Path) -> list[dict[str, Any]]:

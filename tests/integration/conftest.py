@@ -98,3 +98,24 @@ def recipes_dir(tmp_path: Path):
         return target
 
     return copy
+
+
+@pytest.fixture(scope="session")
+def registry_process(tmp_path_factory: pytest.TempPathFactory):
+    """A real distribution registry on 127.0.0.1, for tests that drive the library directly."""
+    from harness.registry import spawn_registry
+
+    registry, process = spawn_registry(tmp_path_factory.mktemp("registry"))
+    yield registry
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def tiny_image(registry_process, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny test recipe, built for riscv64 and pushed to ``registry_process``."""
+    from harness.build import Builder
+    from harness.recipes import load_recipe
+
+    builder = Builder(registry_process.host, tmp_path_factory.mktemp("logs"))
+    return builder.build(load_recipe(BAD_IMAGES / "tiny"))
