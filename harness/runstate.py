@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 from filelock import FileLock
 
@@ -135,6 +136,9 @@ def _teardown(run_id: str, run_dir: Path) -> None:
     if (run_dir / _ENGINE_USED).exists():
         remove_run_containers(run_id)
         remove_run_networks(run_id)
+        registry = _read_json(run_dir / "registry.json")
+        if registry and registry.get("pid"):  # a registry of our own: its images are ours too
+            remove_images_from(urlsplit(registry["url"]).netloc)
     shutil.rmtree(run_dir, ignore_errors=True)
 
 
@@ -156,6 +160,26 @@ def remove_run_networks(run_id: str) -> None:
     for network in engine().networks.list(filters={"label": f"{LABEL_RUN}={run_id}"}):
         with contextlib.suppress(Exception):
             network.remove()
+
+
+def remove_images_from(registry_host: str) -> None:
+    """Remove local images pulled from (or tagged for) a registry that lived only for one run."""
+    from harness.engine import engine
+
+    prefix = f"{registry_host}/"
+    for image in engine().images.list():
+        refs = [r for r in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", [])
+                if r.startswith(prefix)]
+        for ref in refs:
+            with contextlib.suppress(Exception):
+                engine().images.remove(ref, force=True)
+
+
+def _read_json(path: Path) -> Any | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _recorded_processes(run_dir: Path) -> list[dict[str, Any]]:
