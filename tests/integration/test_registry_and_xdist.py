@@ -1,0 +1,36 @@
+"""The spawned registry: answers, keeps its log, is shared by xdist workers with one build per recipe."""
+
+import re
+import time
+
+import pytest
+import requests
+
+from harness.errors import RegistryError
+from harness.registry import external_registry
+
+
+def test_the_spawned_registry_serves_what_was_pushed(registry_process, tiny_image) -> None:
+    assert requests.get(f"{registry_process.url}/v2/", timeout=5).status_code == 200
+    client = registry_process.client()
+    assert "riscv64/tiny" in client.catalog()
+    assert "1" in client.tags("riscv64/tiny")
+    assert client.manifest("riscv64/tiny", "1").digest == tiny_image.ref.digest
+
+
+def test_an_unreachable_registry_is_named_within_seconds() -> None:
+    started = time.monotonic()
+    with pytest.raises(RegistryError, match=r"registry http://127.0.0.1:9 does not answer[\s\S]*fix:"):
+        external_registry("http://127.0.0.1:9")
+    assert time.monotonic() - started < 10
+
+
+def test_xdist_workers_share_one_registry_and_one_build_per_recipe(run_suites, recipes_dir) -> None:
+    run = run_suites("-n", "2", recipes=recipes_dir("tiny", "over-budget"))
+    assert run.outcome("test_pull[tiny-local]") == "passed", run.output
+    registries = {v.properties["image"].split("/")[0] for v in run.verdicts.values() if "image" in v.properties}
+    assert len(registries) == 1, registries
+    log = (run.reports / "logs" / "registry.log").read_text()
+    for recipe in ("tiny", "over-budget"):
+        pushes = re.findall(rf'"PUT /v2/riscv64/{recipe}/manifests/1 ', log)
+        assert len(pushes) == 1, f"{recipe} pushed {len(pushes)} times"
