@@ -14,8 +14,8 @@ TIMEOUT = 5.0
 
 
 def client(endpoint: Endpoint, password: str | None = None) -> redis.Redis:
-    """A redis-py client with short timeouts, so a dead server fails fast."""
-    return redis.Redis(host=endpoint.host, port=endpoint.port, password=password,
+    """A redis-py client with short timeouts; RESP2, so a refusal is the plain NOAUTH a user sees."""
+    return redis.Redis(host=endpoint.host, port=endpoint.port, password=password, protocol=2,
                        socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
 
 

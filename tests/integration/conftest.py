@@ -73,11 +73,13 @@ def parse_junit(path: Path) -> dict[str, Verdict]:
 def run_suites(tmp_path: Path):
     """Run the conformance suites in a separate pytest process and return its verdicts."""
 
-    def run(*args: str, recipes: Path | None = None, timeout: float = 3600) -> SuiteRun:
+    def run(*args: str, recipes: Path | None = None, timeout: float = 3600, cli: bool = False) -> SuiteRun:
+        """``cli=True`` runs ``rvconform run`` (from the checkout) instead of ``pytest suites``."""
         reports = tmp_path / "reports"
-        command = [sys.executable, "-m", "pytest", str(SUITES), "-p", "no:cacheprovider",
-                   "--reports", str(reports), *(["--recipes", str(recipes)] if recipes else []), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=tmp_path,
+        program = [sys.executable, "-m", "harness.cli", "run"] if cli else [sys.executable, "-m", "pytest", str(SUITES)]
+        command = [*program, "-p", "no:cacheprovider", "--reports", str(reports),
+                   *(["--recipes", str(recipes)] if recipes else []), *args]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT if cli else tmp_path,
                                 stdin=subprocess.DEVNULL)
         junit = reports / "junit.xml"
         verdicts = parse_junit(junit) if junit.is_file() else {}
