@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,9 +51,8 @@ def run(args: list[str]) -> int:
     """Run the suites with reports on (default ./reports); pytest's exit code."""
     import pytest
 
-    import suites
-
-    suites_dir = str(Path(suites.__file__).parent)
+    # Located, not imported: pytest must import the suites itself to rewrite their asserts.
+    suites_dir = importlib.util.find_spec("suites").submodule_search_locations[0]
     has_reports = any(a == "--reports" or a.startswith("--reports=") for a in args)
     options = [] if has_reports else ["--reports", "reports"]
     targets = [] if any(_is_suite_path(a) for a in args) else [suites_dir]
@@ -60,7 +60,9 @@ def run(args: list[str]) -> int:
 
 
 def _is_suite_path(arg: str) -> bool:
-    return not arg.startswith("-") and Path(arg.split("::")[0]).exists()
+    """A test file or node id given on the command line (then it replaces the whole suite)."""
+    path = Path(arg.split("::")[0])
+    return not arg.startswith("-") and path.suffix == ".py" and path.exists()
 
 
 def doctor(args: list[str]) -> int:

@@ -29,6 +29,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read the report paths
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "profile(name): run only for recipes with [checks.<name>]")
     config.addinivalue_line("markers", "service: run only for recipes that declare a service port")
