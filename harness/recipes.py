@@ -54,10 +54,12 @@ class BaseSpec:
 
 @dataclass(frozen=True)
 class Budget:
-    """Size limits in bytes; ``None`` means no limit of that kind."""
+    """Size limits: absolute bytes, and growth allowed against a baseline; ``None`` means no limit."""
 
     unpacked: int | None = None
     compressed: int | None = None
+    growth_bytes: int | None = None
+    growth_percent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -240,14 +242,21 @@ def _checks(reader: _Reader) -> dict[str, dict[str, Any]]:
 
 def _budget(reader: _Reader) -> Budget:
     budget = reader.get(reader.data, "budget", dict, "a table", {})
-    limits: dict[str, int | None] = {}
-    for kind in ("unpacked", "compressed"):
+    keys = ("unpacked", "compressed", "growth_bytes", "growth_percent")
+    unknown = sorted(set(budget) - set(keys))
+    if unknown:
+        raise reader.fail(f"budget.{unknown[0]}", f"one of {', '.join(keys)}", unknown[0])
+    limits: dict[str, int | float | None] = {}
+    for kind in ("unpacked", "compressed", "growth_bytes"):
         value = budget.get(kind)
         try:
             limits[kind] = None if value is None else parse_size(value)
         except ValueError as error:
             raise reader.fail(f"budget.{kind}", "a size such as \"12 MB\"", value) from error
-    return Budget(**limits)
+    percent = budget.get("growth_percent")
+    if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int | float) or percent < 0):
+        raise reader.fail("budget.growth_percent", "a number of percent such as 10", percent)
+    return Budget(**limits, growth_percent=None if percent is None else float(percent))
 
 
 def load_recipes(recipes_dir: Path, names: list[str] | None = None) -> list[Recipe]:

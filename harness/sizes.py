@@ -16,11 +16,12 @@ from harness.units import format_size
 
 @dataclass(frozen=True)
 class LayerSize:
-    """One layer: its digest, blob bytes and the bytes of the files it adds."""
+    """One layer: its digest, blob bytes, the bytes of the files it adds, and the step that made it."""
 
     digest: str
     compressed: int
     unpacked: int
+    created_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,12 +36,20 @@ class ImageSize:
 def measure(client: RegistryClient, repository: str, reference: str, platform: str) -> ImageSize:
     """Measure the image for ``platform`` behind ``repository@reference`` in the registry."""
     manifest = select_platform(client, repository, reference, platform)
+    config = client.blob_json(repository, manifest.body["config"]["digest"])
+    steps = layer_steps(config)
     layers = tuple(
-        LayerSize(layer["digest"], int(layer["size"]), _unpacked_bytes(client, repository, layer["digest"]))
-        for layer in manifest.body.get("layers", [])
+        LayerSize(layer["digest"], int(layer["size"]), _unpacked_bytes(client, repository, layer["digest"]),
+                  steps[index] if index < len(steps) else "")
+        for index, layer in enumerate(manifest.body.get("layers", []))
     )
     compressed = int(manifest.body["config"]["size"]) + sum(layer.compressed for layer in layers)
     return ImageSize(compressed=compressed, unpacked=sum(layer.unpacked for layer in layers), layers=layers)
+
+
+def layer_steps(config: dict) -> list[str]:
+    """The build step (``created_by``) of each layer, in layer order, from the config's history."""
+    return [entry.get("created_by", "") for entry in config.get("history", []) if not entry.get("empty_layer")]
 
 
 def _unpacked_bytes(client: RegistryClient, repository: str, digest: str) -> int:

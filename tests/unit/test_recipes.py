@@ -23,6 +23,8 @@ password = "secret"
 [budget]
 unpacked = "12 MB"
 compressed = 6000000
+growth_bytes = "1 MB"
+growth_percent = 10
 """
 
 
@@ -45,6 +47,7 @@ def test_a_good_recipe_loads(tmp_path: Path) -> None:
     assert recipe.sources[0].file == "redis_7.0.15.orig.tar.gz"
     assert recipe.check("redis") == {"password": "secret"} and recipe.check("nginx") is None
     assert recipe.budget.unpacked == 12_000_000 and recipe.budget.compressed == 6_000_000
+    assert (recipe.budget.growth_bytes, recipe.budget.growth_percent) == (1_000_000, 10.0)
 
 
 def test_defaults_for_a_minimal_recipe(tmp_path: Path) -> None:
@@ -58,6 +61,8 @@ def test_defaults_for_a_minimal_recipe(tmp_path: Path) -> None:
         ("port = 'abc'", ["'port'", "between 1 and 65535", "'abc'"]),
         ("port = 70000", ["'port'"]),
         ("[budget]\nunpacked = 'twelve'", ["budget.unpacked", "12 MB"]),
+        ("[budget]\ngrowth_percent = 'ten'", ["budget.growth_percent", "percent"]),
+        ("[budget]\ngrowth = '10%'", ["budget.growth", "growth_percent"]),
         ("[[sources]]\nurl = 'http://x/y.tgz'\nsha256 = 'abc'", ["sources[0].sha256", "64 hex"]),
         ("[checks.postgres]", ["checks.postgres", "redis, nginx, redis-cli"]),
         ("[checks.redis]\npassword = 'x'", ["'port'", "service port"]),
