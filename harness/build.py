@@ -12,19 +12,20 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-
-import docker.errors
+from urllib.parse import urlsplit
 
 from harness import bootstrap, sources
-from harness.engine import engine
 from harness.errors import BuildError
+from harness.gitinfo import oci_labels
 from harness.hostcheck import find_buildkit_cli
 from harness.probes.wait import log_tail
+from harness.push import push_unless_present, untag
 from harness.recipes import Recipe
 from harness.reference import ImageRef
+from harness.registry_client import RegistryClient
 
 DEFAULT_TIMEOUT = 3600.0
 LABEL_RECIPE = "rvconform.recipe"
@@ -32,23 +33,25 @@ LABEL_RECIPE = "rvconform.recipe"
 
 @dataclass(frozen=True)
 class BuiltImage:
-    """A recipe's image, pushed: its pinned reference and where its build log is."""
+    """A recipe's image, pushed: its pinned reference, where its build log is, and whether the registry
+    already had it (``reused``: nothing changed since it was last pushed, so nothing was pushed)."""
 
     recipe: str
     ref: ImageRef
     log_path: str
     seconds: float
+    reused: bool = False
 
 
 @dataclass
 class Builder:
-    """Builds recipes into ``registry_host/<platform arch>/<name>:<tag>`` and pushes them.
+    """Builds recipes into ``<registry>/<platform arch>/<name>:<tag>`` and pushes them.
 
     ``bases`` is "bootstrap" (base build args point at images made from a Debian mirror) or
     "official" (the Dockerfile's own defaults, e.g. debian:sid from Docker Hub).
     """
 
-    registry_host: str
+    registry_url: str
     logs_dir: Path
     bases: str = "bootstrap"
     mirror: str = bootstrap.DEFAULT_MIRROR
@@ -58,16 +61,17 @@ class Builder:
     def build(self, recipe: Recipe) -> BuiltImage:
         """Build, push and untag one recipe; raises BuildError with the log attached."""
         started = time.monotonic()
-        ref = ImageRef(self.registry_host, recipe.repository, recipe.tag)
+        ref = ImageRef(urlsplit(self.registry_url).netloc, recipe.repository, recipe.tag)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"build-{recipe.name}.log"
         log_path.write_text("")
         build_args = {**self._base_args(recipe), **recipe.build_args}
         with _context(recipe) as context:
             self._run_buildkit(recipe, context, ref, build_args, log_path)
-        digest = _push(ref, log_path, recipe.name)
-        _untag(ref)
-        return BuiltImage(recipe.name, ref.with_digest(digest), str(log_path), time.monotonic() - started)
+        digest, reused = push_unless_present(ref, RegistryClient(self.registry_url), log_path)
+        untag(ref)
+        seconds = time.monotonic() - started
+        return BuiltImage(recipe.name, ref.with_digest(digest), str(log_path), seconds, reused)
 
     def _base_args(self, recipe: Recipe) -> dict[str, str]:
         if self.bases == "official":
@@ -87,6 +91,8 @@ class Builder:
         ]
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
+        for name, value in oci_labels(recipe).items():
+            command += ["--label", f"{name}={value}"]
         command.append(str(context))
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}
         with log_path.open("a") as log:
@@ -137,34 +143,3 @@ def _context(recipe: Recipe) -> Iterator[Path]:
             except OSError:  # another filesystem: copy instead
                 shutil.copyfile(cached, target)
         yield context
-
-
-def _push(ref: ImageRef, log_path: Path, recipe: str) -> str:
-    digest = None
-    with log_path.open("a") as log:
-        log.write(f"\n$ push {ref}\n")
-        try:
-            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag,
-                                          stream=True, decode=True)
-            for event in stream:
-                if "error" in event:
-                    log.write(f"error: {event['error']}\n")
-                    raise BuildError(f"push of {ref} failed: {event['error']}", log_path=log_path,
-                                     fix="check that the registry runs and accepts pushes")
-                digest = event.get("aux", {}).get("Digest", digest)
-                if event.get("status") and event.get("id") is None:
-                    log.write(f"{event['status']}\n")
-        except docker.errors.APIError as error:
-            raise BuildError(f"push of {ref} failed: {error}", log_path=log_path) from None
-    if not digest:
-        raise BuildError(f"push of {ref} (recipe {recipe}) reported no digest", log_path=log_path)
-    return digest
-
-
-def _untag(ref: ImageRef) -> None:
-    """Drop the local tag, so a board's pull really fetches from the registry.
-
-    BuildKit's own cache keeps the layers for the next build.
-    """
-    with suppress(docker.errors.ImageNotFound):
-        engine().images.remove(str(ref), noprune=False)

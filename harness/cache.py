@@ -3,7 +3,8 @@
 The cache (``$RVCONFORM_CACHE``, default ``$XDG_CACHE_HOME/rvconform`` or ``~/.cache/rvconform``):
   sources/<sha256>        recipe sources, keyed by their checksum
   bases/<key>.tar         bootstrapped base images, keyed by a hash of their inputs
-  blobs/sha256/<digest>   registry blobs read by the size and ELF checks, keyed by digest
+  blobs/sha256-<hex>      registry blobs read by the size and ELF checks, keyed by digest
+  registry/storage        the spawned registry's storage, kept so unchanged images are not pushed again
 """
 
 from __future__ import annotations

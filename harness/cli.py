@@ -20,6 +20,8 @@ commands:
                       any pytest or rvconform option passes through, e.g. --recipe redis -n auto
   doctor              check this host's prerequisites and print the fix for each missing one
   bootstrap           make the Debian base images the recipes need, from a Debian mirror
+  sizes               image sizes over time: a table against the baseline, a Markdown summary for a
+                      pull request (reports/sizes.md) and a plot (reports/sizes.png)
 
 `rvconform run --help` lists the suite options (--recipes, --recipe, --image, --registry, --board,
 --reports, ...) in the 'rvconform' group.
@@ -30,12 +32,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rvconform`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(f"usage: rvconform {{run,doctor,bootstrap}} ...\n\n{DESCRIPTION}")
+        print(f"usage: rvconform {{run,doctor,bootstrap,sizes}} ...\n\n{DESCRIPTION}")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap}
+    commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap, "sizes": sizes}
     if command not in commands:
-        print(f"rvconform: unknown command {command!r}; use run, doctor or bootstrap", file=sys.stderr)
+        print(f"rvconform: unknown command {command!r}; use run, doctor, bootstrap or sizes", file=sys.stderr)
         return 2
     try:
         return commands[command](rest)
@@ -98,6 +100,13 @@ def bootstrap(args: list[str]) -> int:
     for base in sorted(wanted, key=lambda b: b.ref):
         print(f"{bases.ensure_base(base, refresh=options.refresh)}  ({base.archive})")
     return 0
+
+
+def sizes(args: list[str]) -> int:
+    """Size table, Markdown and plot from the size history."""
+    from harness.size_report import main as sizes_main
+
+    return sizes_main(args)
 
 
 if __name__ == "__main__":

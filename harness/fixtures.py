@@ -17,15 +17,17 @@ import pytest
 
 from harness.boards import Board, PullResult, open_board
 from harness.build import Builder, BuiltImage
+from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
-from harness.images import ImageSupply
+from harness.images import ImageSupply, client_for
 from harness.recipes import Recipe, load_recipe
-from harness.registry import Registry, external_registry, spawn_registry
+from harness.registry import Registry, external_registry, shared_storage, spawn_registry
 from harness.runstate import Run, sweep_stale_runs
 from harness.settings import Settings
+from harness.size_history import Baseline
 from harness.sizes import ImageSize
-from harness.stash import RECIPES, RUN, SETTINGS
+from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 T = TypeVar("T")
 
@@ -86,7 +88,7 @@ def _open_registry(run: Run, settings: Settings) -> Registry:
     try:
         if settings.registry_url:
             return external_registry(settings.registry_url)
-        registry, process = spawn_registry(run.dir / "registry")
+        registry, process = spawn_registry(run.dir / "registry", storage=shared_storage())
     except RvconformError as error:
         pytest.fail(str(error), pytrace=False)
     run.record_process(process.pid, "registry")
@@ -99,7 +101,7 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
     needs_builder = bool(set(_selected(request)) - set(rv_settings.images))
     registry: Registry | None = request.getfixturevalue("registry") if needs_builder else None
     builder = Builder(
-        registry_host=registry.host if registry else "unused", logs_dir=rv_settings.logs_dir,
+        registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
     )
     return ImageSupply(rv_run, builder, rv_settings.images)
@@ -167,6 +169,25 @@ def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> De
 def image_size(image: BuiltImage, recipe: Recipe, image_supply: ImageSupply) -> ImageSize:
     """The image's compressed and unpacked size, as its registry holds it."""
     return image_supply.size(recipe)
+
+
+@pytest.fixture(scope="session")
+def resolved(image: BuiltImage, recipe: Recipe) -> Outcome[ResolvedImage]:
+    """The image resolved, in its registry, to the manifest and config for the recipe's platform."""
+    return _attempt(resolve, client_for(image.ref), image.ref.repository, image.ref.digest, recipe.platform)
+
+
+@pytest.fixture(scope="session")
+def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe) -> ResolvedImage:
+    """The resolved image; fails pointing at test_manifest_platform when there is none for the platform."""
+    return resolved.require(f"finding {recipe.platform} for {recipe.name}", f"test_manifest_platform[{recipe.name}]")
+
+
+@pytest.fixture(scope="session")
+def size_baseline(recipe: Recipe, pytestconfig: pytest.Config) -> Baseline | None:
+    """The recipe's size baseline (pinned file or the baseline branch's last record), if there is one."""
+    baselines, _ = pytestconfig.stash[BASELINES]
+    return baselines.get(recipe.name)
 
 
 def _save_logs(settings: Settings, deployment: Deployment) -> None:

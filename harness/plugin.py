@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 
-from harness import reports
+from harness import reports, size_run
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
 from harness.recipes import Recipe, load_recipes
 from harness.runstate import Run
 from harness.settings import add_options, read_settings
-from harness.stash import RECIPES, RUN, SETTINGS
+from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 _WORKER_KEY = "rvconform_run"
 _INPUT_ERROR = pytest.StashKey[RvconformError]()
@@ -38,6 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     worker = getattr(config, "workerinput", None)
     config.stash[RUN] = Run.join(*worker[_WORKER_KEY]) if worker else Run.start()
+    try:
+        config.stash[BASELINES] = size_run.load_baselines(settings)
+    except RvconformError as error:
+        raise pytest.UsageError(str(error)) from None
     if worker is None:
         signal.signal(signal.SIGTERM, _interrupt)
         config.pluginmanager.register(_SummaryPlugin(), "rvconform-summary")
@@ -67,14 +71,23 @@ def pytest_configure_node(node: Any) -> None:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    """Parametrize suites over the selected recipes (filtered by markers) and boards."""
-    if "recipe" in metafunc.fixturenames:
+    """Parametrize suites over the selected recipes (filtered by markers) and boards.
+
+    A test that parametrizes ``recipe`` or ``board_url`` itself keeps its own values.
+    """
+    own = {name for mark in metafunc.definition.iter_markers("parametrize") for name in _argnames(mark)}
+    if "recipe" in metafunc.fixturenames and "recipe" not in own:
         recipes = [r for r in _recipes(metafunc.config) if _applies(metafunc, r)]
         params = [pytest.param(r, id=r.name) for r in recipes] or [_nothing_applies(metafunc)]
         metafunc.parametrize("recipe", params, scope="session")
-    if "board_url" in metafunc.fixturenames:
+    if "board_url" in metafunc.fixturenames and "board_url" not in own:
         boards = list(metafunc.config.stash[SETTINGS].boards)
         metafunc.parametrize("board_url", boards, ids=[_board_id(b) for b in boards], scope="session")
+
+
+def _argnames(mark: pytest.Mark) -> list[str]:
+    names = mark.args[0] if mark.args else mark.kwargs.get("argnames", "")
+    return [n.strip() for n in names.split(",")] if isinstance(names, str) else list(names)
 
 
 def _recipes(config: pytest.Config) -> list[Recipe]:
@@ -145,10 +158,28 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
 
 
 class _SummaryPlugin:
-    """In the controlling process: one line per image at the end of the run."""
+    """In the controlling process: size records and one line per image at the end of the run."""
 
     def __init__(self) -> None:
         self.summary = reports.ImageSummary()
+        self.sizes_html: str | None = None
+
+    @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that embeds the sizes
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        if RUN not in config.stash or not _recipes(config):
+            return
+        baselines, note = config.stash[BASELINES]
+        try:
+            self.sizes_html = size_run.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config),
+                                              baselines, note, size_run.RunIdentity.here())
+        except (RvconformError, OSError) as error:
+            session.config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_summary(self, prefix: list[str]) -> None:
+        if self.sizes_html:
+            prefix.append(self.sizes_html)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)

@@ -22,7 +22,9 @@ BASE_PLATFORMS = ("target", "build")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_TOP_KEYS = {"tag", "platform", "dockerfile", "port", "build", "bases", "sources", "checks", "budget"}
+_TOP_KEYS = {"tag", "platform", "dockerfile", "port", "build", "bases", "sources", "checks", "budget",
+             "allowed_variants", "expect"}
+_EXPECT_KEYS = {"user", "cmd", "entrypoint", "oci_labels"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,16 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class Expect:
+    """Image config metadata the recipe declares; ``None`` means "not checked"."""
+
+    user: str | None = None
+    cmd: tuple[str, ...] | None = None
+    entrypoint: tuple[str, ...] | None = None
+    oci_labels: bool = False
+
+
+@dataclass(frozen=True)
 class Recipe:
     """One image recipe, as declared by its directory's image.toml."""
 
@@ -77,6 +89,8 @@ class Recipe:
     sources: tuple[Source, ...] = ()
     checks: dict[str, dict[str, Any]] = field(default_factory=dict)
     budget: Budget = Budget()
+    allowed_variants: tuple[str, ...] = ()
+    expect: Expect = Expect()
 
     @property
     def repository(self) -> str:
@@ -156,6 +170,8 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
         sources=_sources(reader),
         checks=_checks(reader),
         budget=_budget(reader),
+        allowed_variants=_allowed_variants(reader),
+        expect=_expect(reader),
     )
 
 
@@ -257,6 +273,29 @@ def _budget(reader: _Reader) -> Budget:
     if percent is not None and (isinstance(percent, bool) or not isinstance(percent, int | float) or percent < 0):
         raise reader.fail("budget.growth_percent", "a number of percent such as 10", percent)
     return Budget(**limits, growth_percent=None if percent is None else float(percent))
+
+
+def _allowed_variants(reader: _Reader) -> tuple[str, ...]:
+    variants = reader.get(reader.data, "allowed_variants", list, "an array of variant names", [])
+    if not all(isinstance(v, str) and v for v in variants):
+        raise reader.fail("allowed_variants", 'an array of variant names such as ["rva23"]', variants)
+    return tuple(variants)
+
+
+def _expect(reader: _Reader) -> Expect:
+    expect = reader.get(reader.data, "expect", dict, "a table", {})
+    unknown = sorted(set(expect) - _EXPECT_KEYS)
+    if unknown:
+        raise reader.fail(f"expect.{unknown[0]}", f"one of {', '.join(sorted(_EXPECT_KEYS))}", unknown[0])
+    commands = {}
+    for key in ("cmd", "entrypoint"):
+        value = expect.get(key)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            raise reader.fail(f"expect.{key}", 'an array of strings such as ["redis-server", "/etc/redis.conf"]', value)
+        commands[key] = None if value is None else tuple(value)
+    user = reader.get(expect, "user", str, 'a string such as "999:999"')
+    labels = reader.get(expect, "oci_labels", bool, "true or false", False)
+    return Expect(user=user, oci_labels=labels, **commands)
 
 
 def load_recipes(recipes_dir: Path, names: list[str] | None = None) -> list[Recipe]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
 import socket
 import subprocess
@@ -9,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness.cache import cache_dir
 from harness.errors import RegistryError
 from harness.probes.wait import Deadline, wait_until
 from harness.registry_client import RegistryClient
@@ -75,8 +78,29 @@ def registry_binary() -> str | None:
     return shutil.which("docker-registry") or shutil.which("registry")
 
 
-def spawn_registry(workdir: Path, attempts: int = 3) -> tuple[Registry, subprocess.Popen[bytes]]:
-    """Start the distribution registry on 127.0.0.1 with an ephemeral port and storage in ``workdir``."""
+def shared_storage() -> tuple[Path, int] | None:
+    """The cache's registry storage and a locked descriptor on it, or None while another run uses it.
+
+    Kept between runs, so an unchanged image is found there and not pushed again. The lock goes to
+    the registry process, so it is held exactly as long as that registry lives.
+    """
+    root = cache_dir("registry")
+    fd = os.open(root / "in-use.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    return root / "storage", fd
+
+
+def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] | None = None
+                   ) -> tuple[Registry, subprocess.Popen[bytes]]:
+    """Start the distribution registry on 127.0.0.1 with an ephemeral port.
+
+    Blobs go to ``storage`` (a directory and a lock descriptor handed to the registry process, see
+    ``shared_storage``) or, without one, to ``workdir/storage``.
+    """
     binary = registry_binary()
     if not binary:
         raise RegistryError(
@@ -84,26 +108,32 @@ def spawn_registry(workdir: Path, attempts: int = 3) -> tuple[Registry, subproce
             fix="run scripts/setup-host (apt-get install docker-registry), or pass --registry URL",
         )
     last: RegistryError | None = None
-    for attempt in range(attempts):
-        try:
-            return _spawn_once(binary, workdir, attempt)
-        except RegistryError as error:  # usually a port taken between choosing and binding it
-            last = error
+    try:
+        for attempt in range(attempts):
+            try:
+                return _spawn_once(binary, workdir, attempt, storage)
+            except RegistryError as error:  # usually a port taken between choosing and binding it
+                last = error
+    finally:
+        if storage:
+            os.close(storage[1])
     assert last is not None
     raise last
 
 
-def _spawn_once(binary: str, workdir: Path, attempt: int) -> tuple[Registry, subprocess.Popen[bytes]]:
+def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, int] | None
+                ) -> tuple[Registry, subprocess.Popen[bytes]]:
     port = _free_port()
-    storage = workdir / "storage"
+    storage = shared[0] if shared else workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
+    workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
     config.write_text(_CONFIG.format(storage=storage, port=port))
     log_path = workdir / f"registry-{attempt}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True,
+            stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(shared[1],) if shared else (),
         )
     registry = Registry(url=f"http://127.0.0.1:{port}", log_path=str(log_path), pid=process.pid)
     try:

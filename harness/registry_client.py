@@ -91,6 +91,33 @@ class RegistryClient:
         """A small JSON blob, such as an image config."""
         return json.loads(self.blob(repository, digest).read_text())
 
+    def push_blob(self, repository: str, data: bytes) -> str:
+        """Upload a blob (monolithic upload); returns its digest."""
+        digest = _digest(data)
+        start = self._send("POST", f"/v2/{repository}/blobs/uploads/", f"upload to {repository}")
+        location = start.headers["Location"]
+        url = location if "://" in location else f"{self.url}{location}"
+        separator = "&" if "?" in url else "?"
+        self._send("PUT", f"{url}{separator}digest={digest}", f"blob {digest}", data=data,
+                   headers={"Content-Type": "application/octet-stream"})
+        return digest
+
+    def push_manifest(self, repository: str, reference: str, body: dict[str, Any], media_type: str) -> str:
+        """Upload a manifest or index under a tag (or its digest); returns its digest."""
+        data = json.dumps(body).encode()
+        self._send("PUT", f"/v2/{repository}/manifests/{reference}", f"manifest {repository}:{reference}",
+                   data=data, headers={"Content-Type": media_type})
+        return _digest(data)
+
+    def _send(self, method: str, target: str, what: str, **kwargs: Any) -> requests.Response:
+        url = target if "://" in target else f"{self.url}{target}"
+        try:
+            response = self.http.request(method, url, timeout=TIMEOUT, **kwargs)
+        except requests.RequestException as error:
+            raise RegistryError(f"registry {self.url} does not answer: {error}") from None
+        self._raise_for(response, what)
+        return response
+
     def catalog(self) -> list[str]:
         response = self._get("/v2/_catalog")
         self._raise_for(response, "catalog")

@@ -14,7 +14,7 @@ from harness.recipes import Recipe
 from harness.units import format_size
 
 #: Properties every conformance test carries (when known), in JUnit and in the HTML report.
-PROPERTY_KEYS = ("recipe", "board", "image", "digest", "platform", "unpacked_bytes", "compressed_bytes")
+PROPERTY_KEYS = ("recipe", "board", "image", "digest", "build", "platform", "unpacked_bytes", "compressed_bytes")
 
 
 def item_properties(item: pytest.Item, size_record: dict[str, int] | None) -> list[tuple[str, str]]:
@@ -30,7 +30,8 @@ def item_properties(item: pytest.Item, size_record: dict[str, int] | None) -> li
     built = funcargs.get("built")
     image = funcargs.get("image") or (built.value if built is not None else None)
     if image is not None:
-        properties += [("image", str(image.ref)), ("digest", image.ref.digest or "")]
+        build = "given" if not image.log_path else "reused" if image.reused else "built"
+        properties += [("image", str(image.ref)), ("digest", image.ref.digest or ""), ("build", build)]
     if size_record:
         properties += [("unpacked_bytes", str(size_record["unpacked"])),
                        ("compressed_bytes", str(size_record["compressed"]))]
@@ -68,7 +69,8 @@ class ImageLine:
         counts = ", ".join(f"{n} {outcome}" for outcome, n in sorted(self.outcomes.items()))
         more = ", ..." if len(self.failed) > 4 else ""
         failed = f" [{', '.join(self.failed[:4])}{more}]" if self.failed else ""
-        return f"{self.recipe:<14} {image}  {p.get('platform', '')}  {sizes}  {counts}{failed}"
+        build = p.get("build", "not built")
+        return f"{self.recipe:<14} {build:<9} {image}  {p.get('platform', '')}  {sizes}  {counts}{failed}"
 
 
 class ImageSummary:

@@ -29,6 +29,16 @@ class Settings:
     mirror: str = "http://deb.debian.org/debian"
     build_timeout: float = 3600.0
     ready_timeout: float = DEFAULT_READY_TIMEOUT
+    size_history: Path | None = None
+    baseline_branch: str = "main"
+    baseline_file: Path | None = None
+
+    @property
+    def history_path(self) -> Path | None:
+        """Where size records are appended: --size-history, else beside the reports, else nowhere."""
+        if self.size_history:
+            return self.size_history
+        return self.reports_dir / "size-history.jsonl" if self.reports_dir else None
 
     @property
     def logs_dir(self) -> Path:
@@ -59,6 +69,12 @@ def add_options(parser: pytest.Parser) -> None:
                     help="Debian mirror for bootstrapped base images")
     group.addoption("--build-timeout", metavar="SECONDS", type=float, default=3600.0,
                     help="give up on one recipe's build after this long (default: 3600)")
+    group.addoption("--size-history", metavar="PATH", default=None,
+                    help="JSON Lines file each run appends its image sizes to (default: REPORTS/size-history.jsonl)")
+    group.addoption("--baseline-branch", metavar="NAME", default="main",
+                    help="size growth is measured against this branch's last record in the history (default: main)")
+    group.addoption("--baseline", metavar="FILE", default=None,
+                    help="a pinned sizes.json to measure size growth against (wins over --baseline-branch)")
     group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=DEFAULT_READY_TIMEOUT,
                     help="how long a started container may take to answer (default: 120)")
 
@@ -77,9 +93,22 @@ def read_settings(config: pytest.Config) -> Settings:
             mirror=config.getoption("mirror"),
             build_timeout=config.getoption("build_timeout"),
             ready_timeout=config.getoption("ready_timeout"),
+            size_history=_path(config.getoption("size_history")),
+            baseline_branch=config.getoption("baseline_branch"),
+            baseline_file=_existing(config.getoption("baseline"), "--baseline"),
         )
     except RvconformError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _path(value: str | None) -> Path | None:
+    return Path(value) if value else None
+
+
+def _existing(value: str | None, option: str) -> Path | None:
+    if value and not Path(value).is_file():
+        raise RvconformError(f"{option} {value}: no such file", fix="give the path of a sizes.json from an earlier run")
+    return _path(value)
 
 
 def _recipes_dir(config: pytest.Config) -> Path:

@@ -7,7 +7,10 @@ import pytest
 from harness.recipes import Recipe
 from harness.runstate import Run
 from harness.settings import Settings
+from harness.size_history import Baseline
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey[Run]()
 RECIPES = pytest.StashKey[list[Recipe]]()
+#: Size baselines per recipe, and a note saying where they came from.
+BASELINES = pytest.StashKey[tuple[dict[str, Baseline], str]]()

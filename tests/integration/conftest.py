@@ -6,6 +6,7 @@ directory) and read the verdicts from the JUnit XML it writes.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -73,14 +74,15 @@ def parse_junit(path: Path) -> dict[str, Verdict]:
 def run_suites(tmp_path: Path):
     """Run the conformance suites in a separate pytest process and return its verdicts."""
 
-    def run(*args: str, recipes: Path | None = None, timeout: float = 3600, cli: bool = False) -> SuiteRun:
+    def run(*args: str, recipes: Path | None = None, timeout: float = 3600, cli: bool = False,
+            env: dict[str, str] | None = None) -> SuiteRun:
         """``cli=True`` runs ``rvconform run`` (from the checkout) instead of ``pytest suites``."""
         reports = tmp_path / "reports"
         program = [sys.executable, "-m", "harness.cli", "run"] if cli else [sys.executable, "-m", "pytest", str(SUITES)]
         command = [*program, "-p", "no:cacheprovider", "--reports", str(reports),
                    *(["--recipes", str(recipes)] if recipes else []), *args]
         result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT if cli else tmp_path,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
         junit = reports / "junit.xml"
         verdicts = parse_junit(junit) if junit.is_file() else {}
         return SuiteRun(result.returncode, result.stdout + result.stderr, verdicts, reports)
@@ -119,5 +121,5 @@ def tiny_image(registry_process, tmp_path_factory: pytest.TempPathFactory):
     from harness.build import Builder
     from harness.recipes import load_recipe
 
-    builder = Builder(registry_process.host, tmp_path_factory.mktemp("logs"))
+    builder = Builder(registry_process.url, tmp_path_factory.mktemp("logs"))
     return builder.build(load_recipe(BAD_IMAGES / "tiny"))

@@ -8,7 +8,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+import pytest
 
 from harness.engine import engine
 from harness.probes.wait import Deadline, wait_until
@@ -17,24 +21,41 @@ from harness.runstate import LABEL_RUN, runs_root
 SUITES = Path(__file__).parents[2] / "suites"
 
 
-def start_run(recipes: Path, reports: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
+def _as_in_a_terminal() -> None:
+    """A background job inherits SIGINT ignored; a user's terminal delivers it. Be the terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@contextmanager
+def started_run(recipes: Path, reports: Path) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(
         [sys.executable, "-m", "pytest", str(SUITES), "-p", "no:cacheprovider", "--recipes", str(recipes),
          "--reports", str(reports), "--ready-timeout", "300"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, cwd=reports.parent,
+        preexec_fn=_as_in_a_terminal,
     )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
-def wait_for_its_container(process: subprocess.Popen[bytes]) -> str:
-    """The run id of the first run container that appears while ``process`` runs."""
+def wait_for_its_container(process: subprocess.Popen[bytes], before: set[str]) -> str:
+    """The run id of the first container of a run that did not exist ``before``, while ``process`` runs."""
 
     def find() -> str:
         assert process.poll() is None, "the run ended before it started a container"
-        containers = engine().containers.list(filters={"label": LABEL_RUN})
-        assert containers, "no container yet"
-        return containers[0].labels[LABEL_RUN]
+        runs = {c.labels[LABEL_RUN] for c in engine().containers.list(filters={"label": LABEL_RUN})} - before
+        assert runs, "no container yet"
+        return runs.pop()
 
     return wait_until(find, what="the run's first container", deadline=Deadline(300), interval=0.5)
+
+
+def existing_runs() -> set[str]:
+    return {c.labels[LABEL_RUN] for c in engine().containers.list(all=True, filters={"label": LABEL_RUN})}
 
 
 def registry_host(run_id: str) -> str:
@@ -61,23 +82,28 @@ def nothing_left(run_id: str, registry: str) -> dict[str, list[str]]:
     return {kind: names for kind, names in leftovers(run_id, registry).items() if names}
 
 
-def test_ctrl_c_mid_run_removes_containers_networks_and_the_registry(recipes_dir, tmp_path: Path) -> None:
-    process = start_run(recipes_dir("never-ready"), tmp_path / "reports")
-    run_id = wait_for_its_container(process)
-    registry = registry_host(run_id)
-    assert leftovers(run_id, registry)["registries"], "the run's registry should be running"
-    assert leftovers(run_id, registry)["images"], "the board pulled the image"
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=60) != 0
+@pytest.mark.parametrize("interrupt", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_run_removes_containers_networks_images_and_the_registry(
+    recipes_dir, tmp_path: Path, interrupt: signal.Signals
+) -> None:
+    before = existing_runs()
+    with started_run(recipes_dir("never-ready"), tmp_path / "reports") as process:
+        run_id = wait_for_its_container(process, before)
+        registry = registry_host(run_id)
+        assert leftovers(run_id, registry)["registries"], "the run's registry should be running"
+        assert leftovers(run_id, registry)["images"], "the board pulled the image"
+        process.send_signal(interrupt)
+        assert process.wait(timeout=60) != 0
     assert nothing_left(run_id, registry) == {}
 
 
 def test_the_next_run_sweeps_what_a_killed_run_left(recipes_dir, run_suites, tmp_path: Path) -> None:
-    process = start_run(recipes_dir("never-ready"), tmp_path / "reports-killed")
-    run_id = wait_for_its_container(process)
-    registry = registry_host(run_id)
-    os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=10)
+    before = existing_runs()
+    with started_run(recipes_dir("never-ready"), tmp_path / "reports-killed") as process:
+        run_id = wait_for_its_container(process, before)
+        registry = registry_host(run_id)
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
     time.sleep(0.5)
     left = leftovers(run_id, registry)
     assert left["containers"] and left["registries"], "a killed run leaves its container and registry behind"

@@ -5,10 +5,11 @@ from pathlib import Path
 import pytest
 
 from harness.errors import RecipeError
-from harness.recipes import BaseSpec, load_recipe, load_recipes
+from harness.recipes import BaseSpec, Expect, load_recipe, load_recipes
 
 GOOD = """
 tag = "7.0.15"
+allowed_variants = ["rva23"]
 port = 6379
 [bases]
 BASE = "debian:sid"
@@ -25,6 +26,10 @@ unpacked = "12 MB"
 compressed = 6000000
 growth_bytes = "1 MB"
 growth_percent = 10
+[expect]
+user = "999:999"
+cmd = ["redis-server", "/etc/redis.conf"]
+oci_labels = true
 """
 
 
@@ -48,6 +53,8 @@ def test_a_good_recipe_loads(tmp_path: Path) -> None:
     assert recipe.check("redis") == {"password": "secret"} and recipe.check("nginx") is None
     assert recipe.budget.unpacked == 12_000_000 and recipe.budget.compressed == 6_000_000
     assert (recipe.budget.growth_bytes, recipe.budget.growth_percent) == (1_000_000, 10.0)
+    assert recipe.allowed_variants == ("rva23",)
+    assert recipe.expect == Expect("999:999", ("redis-server", "/etc/redis.conf"), None, True)
 
 
 def test_defaults_for_a_minimal_recipe(tmp_path: Path) -> None:
@@ -68,6 +75,9 @@ def test_defaults_for_a_minimal_recipe(tmp_path: Path) -> None:
         ("[checks.redis]\npassword = 'x'", ["'port'", "service port"]),
         ("[bases]\nBASE = 'alpine:3.19'", ["bases.BASE.image", "debian:sid"]),
         ("colour = 'blue'", ["'colour'"]),
+        ("[expect]\ncmd = 'redis-server'", ["expect.cmd", "array of strings"]),
+        ("[expect]\nshell = 'sh'", ["expect.shell", "oci_labels"]),
+        ("allowed_variants = 'rva23'", ["allowed_variants", "array"]),
         ("tag = 'bad tag'", ["'tag'"]),
         ("port = [", ["not valid TOML"]),
     ],

@@ -1,0 +1,313 @@
+"""The final filesystem of an image, read from its layer blobs with one streaming pass per layer.
+
+Layers apply in order, as overlayfs shows them: a later layer's entry replaces a lower one, a member
+``dir/.wh.NAME`` deletes ``dir/NAME`` and everything below it from the lower layers, and
+``dir/.wh..wh..opq`` hides everything the lower layers have below ``dir``. ELF files are parsed as
+they stream past, so each layer blob is decompressed exactly once.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import io
+import posixpath
+import struct
+import tarfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from elftools.common.utils import struct_parse
+from elftools.construct.lib.container import Container
+from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
+from elftools.elf.structs import ELFStructs
+
+ELF_MAGIC = b"\x7fELF"
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+AUFS_META = "/.wh..wh."
+MAX_SYMLINK_HOPS = 40
+SMALL_FILES = ("/etc/ld.so.conf", "/etc/ld.so.conf.d/*.conf", "/etc/ld-musl-*.path")
+SMALL_FILE_LIMIT = 1 << 20
+EI_NIDENT, EI_CLASS, EI_DATA = 16, 4, 5
+ELF_CLASSES = {1: 32, 2: 64}
+ELF_BYTE_ORDERS = {1: True, 2: False}
+RISCV_FLOAT_ABI_MASK = 0x6
+RISCV_FLOAT_ABI = {0x0: "soft", 0x2: "single", 0x4: "double", 0x6: "quad"}
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One path of the image: ``kind`` is file, dir, symlink, hardlink or other; ``layer`` the layer index."""
+
+    path: str
+    kind: str
+    size: int = 0
+    link: str | None = None
+    layer: int = 0
+
+
+@dataclass(frozen=True)
+class ElfFile:
+    """What the audit needs to know of one ELF file; ``machine`` is ``corrupt: <reason>`` if unreadable."""
+
+    path: str
+    machine: str
+    bits: int
+    float_abi: str | None
+    elf_type: str
+    interpreter: str | None = None
+    needed: tuple[str, ...] = ()
+    search_paths: tuple[str, ...] = ()
+
+    @property
+    def corrupt(self) -> bool:
+        return self.machine.startswith("corrupt:")
+
+
+class ImageFilesystem:
+    """The paths of an image's final filesystem, absolute (``/usr/bin/true``), with symlink resolution."""
+
+    def __init__(self, entries: dict[str, FileEntry] | None = None) -> None:
+        self.entries: dict[str, FileEntry] = entries if entries is not None else {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def exists(self, path: str) -> bool:
+        """Whether ``path`` exists, following symlinks (a dangling symlink does not)."""
+        return self.resolve(path) is not None
+
+    def resolve(self, path: str) -> str | None:
+        """The path ``path`` leads to through symlinks in any component, or None if nothing is there."""
+        pending = list(reversed(_parts(path)))
+        current, hops = "/", 0
+        while pending:
+            part = pending.pop()
+            if part == "..":
+                current = posixpath.dirname(current)
+                continue
+            candidate = posixpath.join(current, part)
+            entry = self.entries.get(candidate)
+            if entry is None or (pending and entry.kind not in ("dir", "symlink")):
+                return None
+            if entry.kind != "symlink":
+                current = candidate
+                continue
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS or not entry.link:
+                return None
+            if entry.link.startswith("/"):
+                current = "/"
+            pending.extend(reversed(_parts(entry.link)))
+        return current
+
+
+@dataclass
+class ImageContents:
+    """An image's final filesystem, its ELF files and loader configuration, and what reading them took."""
+
+    filesystem: ImageFilesystem
+    elves: dict[str, ElfFile]
+    small_files: dict[str, bytes]
+    bytes_read: int
+    layers: int
+
+
+def read_layers(layer_paths: list[Path]) -> ImageContents:
+    """Apply the layer blobs (gzip or plain tar) in order, parsing every ELF file on the way."""
+    builder = _Builder()
+    for index, path in enumerate(layer_paths):
+        builder.read_layer(index, Path(path))
+    return ImageContents(ImageFilesystem(builder.entries), builder.elves, builder.small_files,
+                         builder.bytes_read, len(layer_paths))
+
+
+def parse_elf(path: str, data: bytes) -> ElfFile:
+    """The ElfFile for the bytes ``data`` found at ``path``; never raises on malformed input."""
+    try:
+        return _parse(path, data)
+    except Exception as error:  # pyelftools raises many kinds of error on malformed input
+        return ElfFile(path, f"corrupt: {error or type(error).__name__}", 0, None, "")
+
+
+def normalise(name: str) -> str:
+    """A tar member name (``./usr/bin/true``, ``usr/bin/``) as an absolute path (``/usr/bin/true``)."""
+    return posixpath.normpath("/" + name.lstrip("/"))
+
+
+def _parts(path: str) -> list[str]:
+    return [part for part in path.split("/") if part and part != "."]
+
+
+def _parse(path: str, data: bytes) -> ElfFile:
+    # pyelftools' structs, made once per byte order and class: ELFFile() builds them all afresh for every
+    # file and iter_segments() parses every section header; that made ELF parsing 6x slower on Debian.
+    structs = _structs(*_identify(data))
+    stream = io.BytesIO(data)
+    header = struct_parse(structs.Elf_Ehdr, stream, 0)
+    headers = [struct_parse(structs.Elf_Phdr, stream, header.e_phoff + n * header.e_phentsize)
+               for n in range(header.e_phnum)]
+    machine = str(header.e_machine)
+    float_abi = RISCV_FLOAT_ABI[header.e_flags & RISCV_FLOAT_ABI_MASK] if machine == "EM_RISCV" else None
+    interpreter = next((_cstring(data, h.p_offset) for h in headers if h.p_type == "PT_INTERP"), None)
+    dynamic = next((h for h in headers if h.p_type == "PT_DYNAMIC"), None)
+    needed, search = _dynamic(structs, data, dynamic, headers) if dynamic else ((), ())
+    return ElfFile(path, machine, structs.elfclass, float_abi, str(header.e_type), interpreter, needed, search)
+
+
+def _identify(data: bytes) -> tuple[bool, int]:
+    """Byte order (little-endian?) and class (32 or 64) from e_ident, as ELFFile finds them."""
+    if len(data) < EI_NIDENT:
+        raise ValueError(f"truncated: {len(data)} bytes, fewer than an ELF identification")
+    if data[EI_CLASS] not in ELF_CLASSES or data[EI_DATA] not in ELF_BYTE_ORDERS:
+        raise ValueError(f"invalid EI_CLASS {data[EI_CLASS]} or EI_DATA {data[EI_DATA]}")
+    return ELF_BYTE_ORDERS[data[EI_DATA]], ELF_CLASSES[data[EI_CLASS]]
+
+
+@functools.cache
+def _structs(little_endian: bool, elfclass: int) -> ELFStructs:
+    structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
+    structs.create_basic_structs()
+    structs.create_advanced_structs()  # machine-specific p_type names are not needed here
+    return structs
+
+
+def _dynamic(structs: ELFStructs, data: bytes, dynamic: Container,
+             headers: list[Container]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """DT_NEEDED and DT_RUNPATH/DT_RPATH, with their strings read from DT_STRTAB as the loader finds it."""
+    tags = _dynamic_tags(structs, data, dynamic)
+    strings = [(tag, value) for tag, value in tags if tag in (DT["DT_NEEDED"], DT["DT_RUNPATH"], DT["DT_RPATH"])]
+    if not strings:
+        return (), ()
+    table = _file_offset(headers, next((value for tag, value in tags if tag == DT["DT_STRTAB"]), None))
+    needed = tuple(_cstring(data, table + value) for tag, value in strings if tag == DT["DT_NEEDED"])
+    search = tuple(part for tag, value in strings if tag != DT["DT_NEEDED"]
+                   for part in _cstring(data, table + value).split(":") if part)
+    return needed, search
+
+
+def _dynamic_tags(structs: ELFStructs, data: bytes, dynamic: Container) -> list[tuple[int, int]]:
+    # struct, not pyelftools' Elf_Dyn: construct parses one entry at a time, some 30 a file, 10x slower.
+    entry = struct.Struct(("<" if structs.little_endian else ">") + ("qQ" if structs.elfclass == 64 else "iI"))
+    end = dynamic.p_offset + dynamic.p_filesz
+    if end > len(data):
+        raise ValueError(f"truncated: the dynamic segment ends at {end}, past the end of the file")
+    tags = []
+    for tag, value in entry.iter_unpack(memoryview(data)[dynamic.p_offset:end - dynamic.p_filesz % entry.size]):
+        if tag == DT["DT_NULL"]:
+            break
+        tags.append((tag, value))
+    return tags
+
+
+def _file_offset(headers: list[Container], address: int | None) -> int:
+    for header in headers:
+        if header.p_type == "PT_LOAD" and address is not None and 0 <= address - header.p_vaddr < header.p_filesz:
+            return address - header.p_vaddr + header.p_offset
+    raise ValueError(f"DT_STRTAB {address} is not in a PT_LOAD segment")
+
+
+def _cstring(data: bytes, offset: int) -> str:
+    end = data.find(b"\0", offset)
+    if offset >= len(data) or end < 0:
+        raise ValueError(f"truncated: a string at offset {offset} runs past the end of the file")
+    return data[offset:end].decode("utf-8", "replace")
+
+
+def _hidden(path: str, gone: set[str], below: set[str]) -> bool:
+    """Whether a whiteout (``gone``: the path and below) or an opaque dir (``below``) hides ``path``."""
+    if path in gone:
+        return True
+    while path != "/":
+        path = posixpath.dirname(path)
+        if path in gone or path in below:
+            return True
+    return False
+
+
+class _Builder:
+    """The state of the final filesystem while the layers stream past."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, FileEntry] = {}
+        self.elves: dict[str, ElfFile] = {}
+        self.small_files: dict[str, bytes] = {}
+        self.bytes_read = 0
+
+    def read_layer(self, index: int, path: Path) -> None:
+        gone: set[str] = set()
+        below: set[str] = set()
+        with tarfile.open(path, mode="r|*") as layer:
+            for member in layer:
+                self._member(layer, member, index, gone, below)
+        # Whiteouts apply to the lower layers only, so they wait until this layer is complete.
+        if gone or below:
+            self._sweep(index, gone, below)
+
+    def _member(self, layer: tarfile.TarFile, member: tarfile.TarInfo, index: int,
+                gone: set[str], below: set[str]) -> None:
+        path = normalise(member.name)
+        directory, name = posixpath.split(path)
+        if name == OPAQUE:
+            below.add(directory)
+        elif name.startswith(WHITEOUT):
+            gone.add(posixpath.join(directory, name[len(WHITEOUT):]))
+        elif path != "/" and not path.startswith(AUFS_META):  # aufs bookkeeping, not image content
+            self._add(layer, member, path, index, below)
+
+    def _add(self, layer: tarfile.TarFile, member: tarfile.TarInfo, path: str, index: int, below: set[str]) -> None:
+        self._forget(path)
+        entry = self._entry(member, path, index)
+        previous = self.entries.get(path)
+        if previous is not None and previous.kind == "dir" and entry.kind != "dir":
+            below.add(path)  # a non-directory replaces a lower directory with all it held
+        self._ensure_parents(posixpath.dirname(path), index)
+        self.entries[path] = entry
+        if entry.kind == "file":
+            self.bytes_read += member.size
+            self._read_file(layer, member, path)
+        elif entry.kind == "hardlink":
+            self._share(entry.link, path)
+
+    def _entry(self, member: tarfile.TarInfo, path: str, index: int) -> FileEntry:
+        if member.isreg():
+            return FileEntry(path, "file", member.size, None, index)
+        if member.isdir():
+            return FileEntry(path, "dir", 0, None, index)
+        if member.issym():
+            return FileEntry(path, "symlink", 0, member.linkname, index)
+        if member.islnk():
+            target = normalise(member.linkname)
+            size = self.entries[target].size if target in self.entries else 0
+            return FileEntry(path, "hardlink", size, target, index)
+        return FileEntry(path, "other", 0, None, index)
+
+    def _read_file(self, layer: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
+        handle = layer.extractfile(member)
+        head = handle.read(len(ELF_MAGIC))
+        if head == ELF_MAGIC:
+            self.elves[path] = parse_elf(path, head + handle.read())
+        elif member.size <= SMALL_FILE_LIMIT and any(fnmatch.fnmatchcase(path, p) for p in SMALL_FILES):
+            self.small_files[path] = head + handle.read()
+
+    def _share(self, target: str, path: str) -> None:
+        if target in self.elves:
+            self.elves[path] = replace(self.elves[target], path=path)
+        if target in self.small_files:
+            self.small_files[path] = self.small_files[target]
+
+    def _ensure_parents(self, directory: str, index: int) -> None:
+        while directory != "/" and directory not in self.entries:
+            self.entries[directory] = FileEntry(directory, "dir", 0, None, index)
+            directory = posixpath.dirname(directory)
+
+    def _forget(self, path: str) -> None:
+        self.elves.pop(path, None)
+        self.small_files.pop(path, None)
+
+    def _sweep(self, index: int, gone: set[str], below: set[str]) -> None:
+        doomed = [path for path, entry in self.entries.items() if entry.layer < index and _hidden(path, gone, below)]
+        for path in doomed:
+            del self.entries[path]
+            self._forget(path)

@@ -1,0 +1,92 @@
+"""Is the image really for the platform it claims? Manifest or index entry, and image config, agree."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import RegistryError
+from harness.registry_client import Manifest, RegistryClient, platform_of
+
+
+@dataclass(frozen=True)
+class ResolvedImage:
+    """A reference resolved to one platform's manifest, the index entry that led there, and its config."""
+
+    repository: str
+    index: Manifest | None
+    entry: dict[str, Any] | None
+    manifest: Manifest
+    config: dict[str, Any]
+
+    @property
+    def entry_platform(self) -> str | None:
+        """``os/arch[/variant]`` the index entry declares (None for a plain manifest)."""
+        return platform_of(self.entry) if self.entry else None
+
+    @property
+    def config_platform(self) -> str:
+        """``os/arch[/variant]`` the image config declares."""
+        return platform_of(self.config)
+
+    @property
+    def layer_digests(self) -> list[str]:
+        return [layer["digest"] for layer in self.manifest.body.get("layers", [])]
+
+
+def resolve(client: RegistryClient, repository: str, reference: str, platform: str) -> ResolvedImage:
+    """Follow ``reference`` to the manifest for ``platform`` (os/arch, any variant) and read its config.
+
+    Raises RegistryError "no linux/riscv64 in the index; it has: ..." when an index lacks the platform.
+    """
+    top = client.manifest(repository, reference)
+    index, entry, manifest = None, None, top
+    if top.is_index:
+        index, entry = top, _entry_for(top, repository, platform)
+        manifest = client.manifest(repository, entry["digest"])
+    config = client.blob_json(repository, manifest.body["config"]["digest"])
+    return ResolvedImage(repository, index, entry, manifest, config)
+
+
+def _entry_for(index: Manifest, repository: str, platform: str) -> dict[str, Any]:
+    wanted = _os_arch(platform)
+    entries = index.body.get("manifests", [])
+    for entry in entries:
+        if _os_arch(platform_of(entry)) == wanted:
+            return entry
+    present = ", ".join(platform_of(e) for e in entries) or "no entries"
+    raise RegistryError(f"no {wanted} in the index {repository}@{index.digest}; it has: {present}")
+
+
+def manifest_problems(image: ResolvedImage, allowed_variants: tuple[str, ...]) -> list[str]:
+    """What is wrong with the platform an index entry declares: a variant that is not allowed.
+
+    A missing os/arch is caught by ``resolve``; a plain manifest declares no platform of its own
+    (its config does, which ``config_problems`` checks), so only the variant is left to judge here.
+    """
+    declared = image.entry_platform or image.config_platform
+    variant = _variant(declared)
+    if variant and variant not in allowed_variants:
+        allowed = ", ".join(allowed_variants) or "none"
+        source = "the index entry" if image.entry else "the image config"
+        return [f"{source} says {declared}: variant '{variant}' is not allowed (allowed: {allowed}); "
+                "runtimes that ask for plain linux/riscv64 do not pull it"]
+    return []
+
+
+def config_problems(image: ResolvedImage, platform: str) -> list[str]:
+    """Does the image config say the os/arch of the index entry (or, for a plain manifest, the recipe's)?"""
+    expected = image.entry_platform or platform
+    if _os_arch(image.config_platform) != _os_arch(expected):
+        where = "the index entry" if image.entry else "the recipe"
+        return [f"the image config says {image.config_platform}, but {where} says {_os_arch(expected)}"]
+    return []
+
+
+def _os_arch(platform: str) -> str:
+    return "/".join(platform.split("/")[:2])
+
+
+def _variant(platform: str) -> str | None:
+    parts = platform.split("/")
+    return parts[2] if len(parts) > 2 else None

@@ -1,0 +1,62 @@
+"""Pushing a built image to the registry, or not: when the registry already has it, nothing is sent."""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from pathlib import Path
+
+import docker.errors
+
+from harness.engine import engine
+from harness.errors import BuildError, RegistryError
+from harness.reference import ImageRef
+from harness.registry_client import RegistryClient
+
+
+def push_unless_present(ref: ImageRef, client: RegistryClient, log_path: Path) -> tuple[str, bool]:
+    """Push ``ref`` unless its tag already names the same image; returns (manifest digest, reused).
+
+    "The same image" means the same config digest, i.e. the local image ID: same layers, same
+    metadata. Then the registry's manifest is the pushed image, and pushing again would change nothing.
+    """
+    image_id = engine().images.get(str(ref)).id
+    try:
+        present = client.manifest(ref.repository, ref.tag or "latest")
+    except RegistryError:
+        present = None
+    if present and not present.is_index and present.body.get("config", {}).get("digest") == image_id:
+        with log_path.open("a") as log:
+            log.write(f"\n{ref}: the registry already has this image ({present.digest}); not pushed\n")
+        return present.digest, True
+    return _push(ref, log_path), False
+
+
+def _push(ref: ImageRef, log_path: Path) -> str:
+    digest = None
+    with log_path.open("a") as log:
+        log.write(f"\n$ push {ref}\n")
+        try:
+            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag,
+                                          stream=True, decode=True)
+            for event in stream:
+                if "error" in event:
+                    log.write(f"error: {event['error']}\n")
+                    raise BuildError(f"push of {ref} failed: {event['error']}", log_path=log_path,
+                                     fix="check that the registry runs and accepts pushes")
+                digest = event.get("aux", {}).get("Digest", digest)
+                if event.get("status") and event.get("id") is None:
+                    log.write(f"{event['status']}\n")
+        except docker.errors.APIError as error:
+            raise BuildError(f"push of {ref} failed: {error}", log_path=log_path) from None
+    if not digest:
+        raise BuildError(f"push of {ref} reported no digest", log_path=log_path)
+    return digest
+
+
+def untag(ref: ImageRef) -> None:
+    """Drop the local tag, so a board's pull really fetches from the registry.
+
+    BuildKit's own cache keeps the layers for the next build.
+    """
+    with suppress(docker.errors.ImageNotFound):
+        engine().images.remove(str(ref), noprune=False)

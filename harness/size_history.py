@@ -1,0 +1,295 @@
+"""Size records: what each run measured (reports/sizes.json), the history of runs, baselines and growth limits.
+
+The history is JSON Lines, one record per recipe per run, only ever appended to: it is the users' record of
+how their images grew, kept by CI as an artifact or on a branch, so nothing here rewrites it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.errors import RvconformError
+from harness.recipes import Budget
+from harness.sizes import ImageSize
+from harness.units import format_size
+
+GIT_TIMEOUT = 10
+_STEP_CHARS = 100  # a RUN step can be a page long; a message quotes the start
+
+
+@dataclass(frozen=True)
+class LayerRecord:
+    """One layer of a measured image: digest, blob bytes, bytes of the files it adds, and its build step."""
+
+    digest: str
+    compressed: int
+    unpacked: int
+    created_by: str = ""
+
+
+@dataclass(frozen=True)
+class SizeRecord:
+    """The sizes of one recipe's image in one run, and the git revision and time of that run."""
+
+    recipe: str
+    ref: str
+    digest: str
+    platform: str
+    compressed: int
+    unpacked: int
+    layers: tuple[LayerRecord, ...] = ()
+    revision: str = ""
+    branch: str = ""
+    time: str = ""
+
+    @property
+    def layer_count(self) -> int:
+        """Number of layers."""
+        return len(self.layers)
+
+    @property
+    def largest_layer(self) -> LayerRecord | None:
+        """The layer that added the most unpacked bytes, or None without layers."""
+        return max(self.layers, key=lambda layer: layer.unpacked, default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict; layer_count and largest_layer are derived, for people reading sizes.json."""
+        largest = self.largest_layer
+        return {
+            "recipe": self.recipe, "ref": self.ref, "digest": self.digest, "platform": self.platform,
+            "compressed": self.compressed, "unpacked": self.unpacked,
+            "layer_count": self.layer_count,
+            "largest_layer": None if largest is None else {"created_by": largest.created_by,
+                                                           "unpacked": largest.unpacked},
+            "layers": [{"digest": layer.digest, "compressed": layer.compressed, "unpacked": layer.unpacked,
+                        "created_by": layer.created_by} for layer in self.layers],
+            "revision": self.revision, "branch": self.branch, "time": self.time,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> SizeRecord:
+        """The record ``to_json`` wrote; derived and unknown keys are ignored. KeyError/TypeError when invalid."""
+        layers = tuple(
+            LayerRecord(str(layer["digest"]), int(layer["compressed"]), int(layer["unpacked"]),
+                        str(layer.get("created_by", "")))
+            for layer in data.get("layers", [])
+        )
+        return cls(
+            recipe=str(data["recipe"]), ref=str(data.get("ref", "")), digest=str(data.get("digest", "")),
+            platform=str(data.get("platform", "")), compressed=int(data["compressed"]),
+            unpacked=int(data["unpacked"]), layers=layers, revision=str(data.get("revision", "")),
+            branch=str(data.get("branch", "")), time=str(data.get("time", "")),
+        )
+
+
+def record_from(recipe: str, ref: str, digest: str, platform: str, size: ImageSize,
+                revision: str, branch: str, time: str) -> SizeRecord:
+    """The record of one measured image (``harness.sizes.measure``) in the run at ``revision`` and ``time``."""
+    layers = tuple(LayerRecord(layer.digest, layer.compressed, layer.unpacked, layer.created_by)
+                   for layer in size.layers)
+    return SizeRecord(recipe, ref, digest, platform, size.compressed, size.unpacked, layers, revision, branch, time)
+
+
+def utc_now() -> str:
+    """The current time as an ISO 8601 UTC string, e.g. 2026-11-25T10:00:00Z."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_sizes(path: Path, records: Iterable[SizeRecord]) -> None:
+    """Write ``records`` to ``path`` (sizes.json) as a pretty-printed JSON list sorted by recipe, atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps([r.to_json() for r in sorted(records, key=lambda r: r.recipe)], indent=2) + "\n"
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def append_history(path: Path, records: Iterable[SizeRecord]) -> None:
+    """Append ``records`` to the JSON Lines history at ``path``, one line each; what is there stays."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = "".join(json.dumps(r.to_json(), separators=(",", ":")) + "\n" for r in records)
+    with path.open("a+b") as file:
+        file.seek(0, os.SEEK_END)
+        if file.tell() > 0:
+            file.seek(-1, os.SEEK_END)
+            if file.read(1) != b"\n":
+                # A run killed mid-write leaves a partial line; ours must not be glued onto it.
+                lines = "\n" + lines
+        # One write in append mode, so concurrent writers interleave whole batches, not bytes.
+        file.write(lines.encode("utf-8"))
+
+
+def load_history(path: Path) -> list[SizeRecord]:
+    """Every record in the history at ``path``, in file order; [] when the file does not exist."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    records = []
+    with path.open(encoding="utf-8") as file:
+        for number, line in enumerate(file, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(SizeRecord.from_json(json.loads(line)))
+            except (ValueError, KeyError, TypeError, AttributeError) as error:
+                raise RvconformError(
+                    f"{path}:{number}: not a size record ({type(error).__name__}: {error})",
+                    fix=f"repair or delete line {number} of {path}; the other lines are kept as they are",
+                ) from None
+    return records
+
+
+def git_revision(cwd: Path) -> tuple[str, str]:
+    """(revision, branch) of the checkout at ``cwd``; ("", "") outside git.
+
+    RVCONFORM_REVISION and RVCONFORM_BRANCH override git. A detached HEAD (usual in CI checkouts)
+    takes its branch from GITHUB_REF_NAME or CI_COMMIT_REF_NAME, else is "HEAD".
+    """
+    revision = os.environ.get("RVCONFORM_REVISION") or _git(cwd, "rev-parse", "HEAD")
+    branch = os.environ.get("RVCONFORM_BRANCH")
+    if branch:
+        return revision, branch
+    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
+    if branch == "HEAD":
+        branch = os.environ.get("GITHUB_REF_NAME") or os.environ.get("CI_COMMIT_REF_NAME") or "HEAD"
+    return revision, branch
+
+
+def _git(cwd: Path, *args: str) -> str:
+    """Stripped stdout of a git command, or "" when git is missing, fails or hangs."""
+    try:
+        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
+                                stdin=subprocess.DEVNULL, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return result.stdout.strip() if result.returncode == 0 else ""
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The record a recipe's size is compared with, and where it came from (for messages)."""
+
+    record: SizeRecord
+    source: str
+
+
+def baseline_from_history(history: list[SizeRecord], recipe: str, branch: str) -> Baseline | None:
+    """The last record of ``recipe`` on ``branch`` in ``history`` (file order), or None."""
+    for record in reversed(history):
+        if record.recipe == recipe and record.branch == branch:
+            where = f"{branch}@{record.revision[:7]}" if record.revision else branch or "(no branch)"
+            return Baseline(record, f"{where} {record.time}".strip())
+    return None
+
+
+def load_pinned_baselines(path: Path) -> dict[str, Baseline]:
+    """The baselines in a pinned sizes.json file, by recipe."""
+    path = Path(path)
+    fix = "point --baseline at a sizes.json written by `rvconform run` (reports/sizes.json), or leave it out"
+    if not path.is_file():
+        raise RvconformError(f"pinned baseline file {path} does not exist", fix=fix)
+    try:
+        records = [SizeRecord.from_json(item) for item in json.loads(path.read_text(encoding="utf-8"))]
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        raise RvconformError(f"{path} is not a sizes.json list of size records ({error})", fix=fix) from None
+    return {record.recipe: Baseline(record, f"pinned {path}") for record in records}
+
+
+def growth_problems(current: SizeRecord, baseline: Baseline | None, budget: Budget) -> list[str]:
+    """Each way ``current`` grew more than ``budget`` allows against ``baseline``, as a sentence; [] when within."""
+    if baseline is None:
+        return []
+    problems = []
+    for kind in ("unpacked", "compressed"):
+        before, after = getattr(baseline.record, kind), getattr(current, kind)
+        exceeded = _exceeded_limits(before, after, budget)
+        if exceeded:
+            problems.append(
+                f"{current.recipe}: {kind} size grew from {format_size(before)} to {format_size(after)} "
+                f"({format_delta(before, after)}), over the allowed growth of {' and '.join(exceeded)} "
+                f"(baseline: {baseline.source}); {_grew_most_text(current, baseline.record, kind)}"
+            )
+    return problems
+
+
+def _exceeded_limits(before: int, after: int, budget: Budget) -> list[str]:
+    delta = after - before
+    percent = growth_percent(before, after)
+    exceeded = []
+    if budget.growth_bytes is not None and delta > budget.growth_bytes:
+        exceeded.append(format_size(budget.growth_bytes))
+    if budget.growth_percent is not None and delta > 0 and (percent is None or percent > budget.growth_percent):
+        exceeded.append(f"{budget.growth_percent:g}%")
+    return exceeded
+
+
+def growth_percent(before: int, after: int) -> float | None:
+    """Growth from ``before`` to ``after`` in percent; None when ``before`` is 0."""
+    return None if before == 0 else (after - before) * 100 / before
+
+
+def format_delta(before: int, after: int) -> str:
+    """A signed change with percent, e.g. "+1.18 MB, +21.0%"."""
+    delta = after - before
+    percent = growth_percent(before, after)
+    text = ("+" if delta > 0 else "") + format_size(delta)
+    return text if percent is None else f"{text}, {percent:+.1f}%"
+
+
+def layer_growth(current: SizeRecord, before: SizeRecord, kind: str = "unpacked") -> list[tuple[LayerRecord, int]]:
+    """Each layer of ``current`` with the bytes (``kind``) it gained over its match in ``before``.
+
+    A layer matches the unmatched layer of ``before`` with the same build step (BuildKit's created_by),
+    else the one at the same position; a layer with no match is new and counts from 0.
+    """
+    unused = dict(enumerate(before.layers))
+    matches: dict[int, LayerRecord] = {}
+    for index, layer in enumerate(current.layers):
+        found = next((i for i, old in unused.items() if layer.created_by and old.created_by == layer.created_by),
+                     None)
+        if found is not None:
+            matches[index] = unused.pop(found)
+    for index in range(len(current.layers)):
+        if index not in matches and index in unused:
+            matches[index] = unused.pop(index)
+    return [
+        (layer, getattr(layer, kind) - (getattr(matches[index], kind) if index in matches else 0))
+        for index, layer in enumerate(current.layers)
+    ]
+
+
+def grew_most(current: SizeRecord, before: SizeRecord, kind: str = "unpacked") -> tuple[LayerRecord, int] | None:
+    """The layer of ``current`` that gained the most bytes over ``before``, or None when none grew."""
+    best = max(layer_growth(current, before, kind), key=lambda pair: pair[1], default=None)
+    return best if best is not None and best[1] > 0 else None
+
+
+def describe_layer(layer: LayerRecord) -> str:
+    """A layer as people recognise it: its build step (shortened), else its digest."""
+    step = " ".join(layer.created_by.split())
+    if not step:
+        return f"layer {layer.digest[:19] or '(no digest)'}"
+    return step if len(step) <= _STEP_CHARS else step[: _STEP_CHARS - 3] + "..."
+
+
+def _grew_most_text(current: SizeRecord, before: SizeRecord, kind: str) -> str:
+    found = grew_most(current, before, kind)
+    if found is None:
+        return "no layer grew (only the config or metadata did)" if current.layers else "layer sizes unknown"
+    layer, delta = found
+    return f"the layer that grew most: `{describe_layer(layer)}` (+{format_size(delta)})"

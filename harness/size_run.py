@@ -1,0 +1,79 @@
+"""Size tracking inside a run: baselines read before it, records and the summary written after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.recipes import Recipe
+from harness.runstate import Run
+from harness.settings import Settings
+from harness.size_history import (
+    Baseline,
+    SizeRecord,
+    append_history,
+    baseline_from_history,
+    git_revision,
+    load_history,
+    load_pinned_baselines,
+    record_from,
+    utc_now,
+    write_sizes,
+)
+from harness.size_report import html_summary, plot_history, render_markdown, size_rows
+from harness.sizes import ImageSize, LayerSize
+
+
+@dataclass(frozen=True)
+class RunIdentity:
+    """The git revision and branch a run's records are keyed by, and when it ran."""
+
+    revision: str
+    branch: str
+    time: str
+
+    @classmethod
+    def here(cls) -> RunIdentity:
+        revision, branch = git_revision(Path.cwd())
+        return cls(revision, branch, utc_now())
+
+
+def load_baselines(settings: Settings) -> tuple[dict[str, Baseline], str]:
+    """Baselines per recipe (pinned file, else the branch's last record) and a note saying which."""
+    if settings.baseline_file:
+        return load_pinned_baselines(settings.baseline_file), f"pinned {settings.baseline_file}"
+    history = load_history(settings.history_path) if settings.history_path else []
+    recipes = {record.recipe for record in history}
+    baselines = {name: baseline_from_history(history, name, settings.baseline_branch) for name in recipes}
+    note = f"last run on {settings.baseline_branch} in {settings.history_path}"
+    return {name: baseline for name, baseline in baselines.items() if baseline}, note
+
+
+def current_record(run: Run, recipe: Recipe, identity: RunIdentity) -> SizeRecord | None:
+    """This run's size record for a recipe, from what the run measured (None when it measured nothing)."""
+    size, image = run.read(f"size-{recipe.name}"), run.read(f"image-{recipe.name}")
+    if not size or not image or "ref" not in image:
+        return None
+    ref = image["ref"]
+    measured = ImageSize(size["compressed"], size["unpacked"], tuple(LayerSize(**layer) for layer in size["layers"]))
+    pinned = f"{ref['registry']}/{ref['repository']}:{ref['tag']}"
+    return record_from(recipe.name, pinned, ref["digest"], recipe.platform, measured,
+                       identity.revision, identity.branch, identity.time)
+
+
+def finish(run: Run, settings: Settings, recipes: list[Recipe], baselines: dict[str, Baseline], note: str,
+           identity: RunIdentity) -> str | None:
+    """Write sizes.json, append the history, write sizes.md and sizes.png; return the HTML summary."""
+    records = [r for r in (current_record(run, recipe, identity) for recipe in recipes) if r]
+    if not records:
+        return None
+    if settings.history_path:
+        append_history(settings.history_path, records)
+    if not settings.reports_dir:
+        return None
+    write_sizes(settings.reports_dir / "sizes.json", records)
+    rows = size_rows(records, baselines, {recipe.name: recipe.budget for recipe in recipes})
+    (settings.reports_dir / "sizes.md").write_text(render_markdown(rows, note=f"baseline: {note}"), encoding="utf-8")
+    history = load_history(settings.history_path) if settings.history_path else records
+    png = plot_history(history, settings.reports_dir / "sizes.png")
+    return html_summary(rows, png)

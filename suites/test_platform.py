@@ -1,0 +1,40 @@
+"""Each image is riscv64 through and through: manifest or index entry, config, every ELF file, metadata."""
+
+from harness.build import BuiltImage
+from harness.conformance import metadata, platform
+from harness.conformance.elf import audit_layers, describe
+from harness.conformance.platform import ResolvedImage
+from harness.fixtures import Outcome
+from harness.images import client_for
+from harness.recipes import Recipe
+
+
+def test_manifest_platform(recipe: Recipe, resolved: Outcome[ResolvedImage]) -> None:
+    """The reference resolves to linux/riscv64 with no variant (or an allowed one), through an index if any."""
+    assert resolved.error is None, f"{recipe.name}: {resolved.error}"
+    assert resolved.value is not None
+    problems = platform.manifest_problems(resolved.value, recipe.allowed_variants)
+    assert not problems, f"{recipe.name}: " + "; ".join(problems)
+
+
+def test_config_platform(recipe: Recipe, resolved_image: ResolvedImage) -> None:
+    """The image config says the same platform as the manifest or index entry."""
+    problems = platform.config_problems(resolved_image, recipe.platform)
+    assert not problems, f"{recipe.name}: " + "; ".join(problems)
+
+
+def test_elf_files(recipe: Recipe, image: BuiltImage, resolved_image: ResolvedImage) -> None:
+    """Every ELF file is 64-bit RISC-V, lp64d; dynamic executables find their interpreter and libraries."""
+    client = client_for(image.ref)
+    layers = [client.blob(resolved_image.repository, digest) for digest in resolved_image.layer_digests]
+    result = audit_layers(layers)
+    assert not result.problems, (
+        f"{recipe.name}: {len(result.problems)} problem(s) among {result.elf_count} ELF files:\n"
+        + describe(result.problems)
+    )
+
+
+def test_config_metadata(recipe: Recipe, resolved_image: ResolvedImage) -> None:
+    """Exposed port, cmd, entrypoint, user and OCI labels are what image.toml declares."""
+    problems = metadata.metadata_problems(resolved_image.config, recipe)
+    assert not problems, f"{recipe.name}: " + "; ".join(problems)
