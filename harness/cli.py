@@ -20,6 +20,8 @@ commands:
                       any pytest or rvconform option passes through, e.g. --recipe redis -n auto
   doctor              check this host's prerequisites and print the fix for each missing one
   bootstrap           make the Debian base images the recipes need, from a Debian mirror
+  config RUNTIME      registry configuration for a board: k3s registries.yaml, containerd
+                      hosts.toml or docker daemon.json (rvconform config k3s --registry URL)
   sizes               image sizes over time: a table against the baseline, a Markdown summary for a
                       pull request (reports/sizes.md) and a plot (reports/sizes.png)
 
@@ -32,12 +34,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``rvconform`` console script."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print(f"usage: rvconform {{run,doctor,bootstrap,sizes}} ...\n\n{DESCRIPTION}")
+        print(f"usage: rvconform {{run,doctor,bootstrap,config,sizes}} ...\n\n{DESCRIPTION}")
         return 0 if args else 2
     command, rest = args[0], args[1:]
-    commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap, "sizes": sizes}
+    commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap, "config": config, "sizes": sizes}
     if command not in commands:
-        print(f"rvconform: unknown command {command!r}; use run, doctor, bootstrap or sizes", file=sys.stderr)
+        print(f"rvconform: unknown command {command!r}; use one of {', '.join(commands)}", file=sys.stderr)
         return 2
     try:
         return commands[command](rest)
@@ -100,6 +102,13 @@ def bootstrap(args: list[str]) -> int:
     for base in sorted(wanted, key=lambda b: b.ref):
         print(f"{bases.ensure_base(base, refresh=options.refresh)}  ({base.archive})")
     return 0
+
+
+def config(args: list[str]) -> int:
+    """Print a registry configuration file for a board's runtime."""
+    from harness.runtime_config import main as config_main
+
+    return config_main(args)
 
 
 def sizes(args: list[str]) -> int:

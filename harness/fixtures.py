@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -130,13 +131,53 @@ def image(built: Outcome[BuiltImage], recipe: Recipe, image_supply: ImageSupply)
 
 
 @pytest.fixture(scope="session")
-def board(board_url: str, rv_run: Run) -> Iterator[Board]:
-    """A board, connected for the session and cleaned up at its end."""
-    opened = open_board(board_url, rv_run.labels)
+def connected(
+    board_url: str, rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest
+) -> Iterator[Outcome[Board]]:
+    """The board connected for the session and reaching the run's registries, as an outcome."""
+    outcome = _attempt(_connect, board_url, rv_run, rv_settings, request)
+    yield outcome
+    if outcome.value is not None:
+        outcome.value.close()
+
+
+def _connect(board_url: str, run: Run, settings: Settings, request: pytest.FixtureRequest) -> Board:
+    opened = open_board(board_url, run.labels, run)
     try:
-        yield opened
-    finally:
+        own = _run_registry_url(settings, request)
+        for url in _registry_urls(settings, request):
+            opened.attach_registry(url, settings.registry_address if url == own else None)
+    except BaseException:
         opened.close()
+        raise
+    return opened
+
+
+@pytest.fixture(scope="session")
+def board(connected: Outcome[Board], board_url: str) -> Board:
+    """A reachable board; one that is not fails here, pointing at test_board_reachable (which has the cause)."""
+    return connected.require(f"connecting to board {board_url}", f"test_board_reachable[{board_id(board_url)}]")
+
+
+def board_id(url: str) -> str:
+    """A board URL as a test id part: ``local``, ``qemu``, ``riscv@board1:22``."""
+    parts = urlsplit(url)
+    if not parts.scheme:
+        return url
+    return (parts.netloc + parts.path).strip("/").replace("/", "_") or parts.scheme
+
+
+def _run_registry_url(settings: Settings, request: pytest.FixtureRequest) -> str | None:
+    if set(_selected(request)) - set(settings.images):
+        return request.getfixturevalue("registry").url
+    return settings.registry_url
+
+
+def _registry_urls(settings: Settings, request: pytest.FixtureRequest) -> list[str]:
+    """Every registry the run's images come from: the run's own (or --registry), and those --image names."""
+    own = _run_registry_url(settings, request)
+    given = [client_for(ref).url for ref in settings.images.values()]
+    return list(dict.fromkeys([*([own] if own else []), *given]))
 
 
 @pytest.fixture(scope="session")
@@ -150,7 +191,7 @@ def started(
     board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings
 ) -> Iterator[Outcome[Deployment]]:
     """The recipe's container started on the board and answering, as an outcome."""
-    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board.name}]")
+    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board_id(board.name)}]")
     outcome = _attempt(deploy, board, recipe, image, rv_settings.ready_timeout)
     yield outcome
     if outcome.value is not None:
@@ -162,7 +203,7 @@ def started(
 def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> Deployment:
     """A ready container of the recipe on the board; fails pointing at test_starts when it did not start."""
     return started.require(f"start of {recipe.name} on {board.name}",
-                           f"test_starts[{recipe.name}-{board.name}]")
+                           f"test_starts[{recipe.name}-{board_id(board.name)}]")
 
 
 @pytest.fixture(scope="session")

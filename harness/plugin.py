@@ -16,6 +16,7 @@ import pytest
 from harness import reports, size_run
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
+from harness.fixtures import board_id
 from harness.recipes import Recipe, load_recipes
 from harness.runstate import Run
 from harness.settings import add_options, read_settings
@@ -47,6 +48,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(_SummaryPlugin(), "rvconform-summary")
     if settings.reports_dir and worker is None:
         _enable_reports(config, settings.reports_dir)
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"  # honours the board groups above; otherwise like "load"
 
 
 def _interrupt(signum: int, frame: Any) -> None:
@@ -82,7 +85,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("recipe", params, scope="session")
     if "board_url" in metafunc.fixturenames and "board_url" not in own:
         boards = list(metafunc.config.stash[SETTINGS].boards)
-        metafunc.parametrize("board_url", boards, ids=[_board_id(b) for b in boards], scope="session")
+        metafunc.parametrize("board_url", boards, ids=[board_id(b) for b in boards], scope="session")
 
 
 def _argnames(mark: pytest.Mark) -> list[str]:
@@ -106,11 +109,16 @@ def _recipes(config: pytest.Config) -> list[Recipe]:
     return config.stash[RECIPES]
 
 
-def pytest_collection_modifyitems(config: pytest.Config) -> None:
-    """Stop with the recipe error (pytest prints it as a usage error, no traceback)."""
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Stop with the recipe error (pytest prints it as a usage error, no traceback); keep each remote
+    board's tests in one xdist worker group, since they share the board's one connection and ports."""
     error = config.stash.get(_INPUT_ERROR, None)
     if error is not None:
         raise pytest.UsageError(str(error))
+    for item in items:
+        url = item.callspec.params.get("board_url") if hasattr(item, "callspec") else None
+        if url and url != "local":
+            item.add_marker(pytest.mark.xdist_group(f"board-{board_id(url)}"))
 
 
 def _nothing_applies(metafunc: pytest.Metafunc) -> Any:
@@ -125,10 +133,6 @@ def _applies(metafunc: pytest.Metafunc, recipe: Recipe) -> bool:
     if profile and recipe.check(profile.args[0]) is None:
         return False
     return not (metafunc.definition.get_closest_marker("service") and recipe.port is None)
-
-
-def _board_id(url: str) -> str:
-    return url.split("://", 1)[-1].replace("/", "_")
 
 
 @pytest.hookimpl(wrapper=True)

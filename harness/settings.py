@@ -23,6 +23,7 @@ class Settings:
     recipe_names: tuple[str, ...] = ()
     images: dict[str, ImageRef] = field(default_factory=dict)
     registry_url: str | None = None
+    registry_address: str | None = None
     boards: tuple[str, ...] = ("local",)
     reports_dir: Path | None = None
     bases: str = "bootstrap"
@@ -58,6 +59,9 @@ def add_options(parser: pytest.Parser) -> None:
                     "without building (repeatable)")
     group.addoption("--registry", metavar="URL", default=None,
                     help="use this registry instead of spawning one on 127.0.0.1, e.g. http://HOST:5000")
+    group.addoption("--registry-address", metavar="HOST:PORT", default=None,
+                    help="how the boards reach the registry, when it differs from how the harness does "
+                    "(default: worked out per board: a VM sees the host's 127.0.0.1 at 10.0.2.2)")
     group.addoption("--board", metavar="URL", action="append", default=[],
                     help="board to check on (repeatable; default: local)")
     group.addoption("--reports", metavar="DIR", default=None,
@@ -87,6 +91,7 @@ def read_settings(config: pytest.Config) -> Settings:
             recipe_names=tuple(config.getoption("recipe")),
             images=_images(config.getoption("image")),
             registry_url=config.getoption("registry"),
+            registry_address=config.getoption("registry_address"),
             boards=_boards(config.getoption("board")),
             reports_dir=Path(config.getoption("reports")) if config.getoption("reports") else None,
             bases=config.getoption("bases"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from harness.reference import ImageRef
 
@@ -50,6 +51,10 @@ class CommandResult:
         return self.stdout + self.stderr
 
 
+class MirrorsUnsupported(Exception):
+    """The board's runtime cannot take a containerd mirror configuration."""
+
+
 class Board(ABC):
     """A place where images are pulled and run. Every kind passes the same compliance tests."""
 
@@ -59,11 +64,36 @@ class Board(ABC):
     def __init__(self, name: str) -> None:
         self.name = name
         self.registry_aliases: dict[str, str] = {}
+        self.plain_http: set[str] = set()
+
+    def attach_registry(self, url: str, address: str | None = None) -> str:
+        """Arrange for the board to reach the registry at ``url`` (as the harness sees it).
+
+        ``address`` is how the board sees it, when the user knows better (--registry-address).
+        Returns the address the board uses.
+        """
+        parts = urlsplit(url)
+        seen = address or self.registry_address(parts.hostname or "", parts.port or 80)
+        if seen != parts.netloc:
+            self.registry_aliases[parts.netloc] = seen
+        if parts.scheme == "http":
+            self.plain_http.add(seen)
+        return seen
+
+    def registry_address(self, host: str, port: int) -> str:
+        """Where this board reaches a registry that the harness reaches at host:port (default: the same)."""
+        return f"{host}:{port}"
 
     def sees(self, ref: ImageRef) -> ImageRef:
         """``ref`` as this board addresses it (a VM reaches the host's 127.0.0.1 at 10.0.2.2)."""
         alias = self.registry_aliases.get(ref.registry)
         return ref.at(alias) if alias else ref
+
+    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
+        """Pull ``name`` through containerd mirror configuration (``hosts_files``: certs.d-relative path ->
+        hosts.toml content). Boards whose runtime is not containerd cannot; they raise MirrorsUnsupported."""
+        raise MirrorsUnsupported(f"{self.name}: mirror configuration is tested through containerd; "
+                                 "this board's runtime is not containerd")
 
     @abstractmethod
     def pull(self, ref: ImageRef, platform: str) -> PullResult:

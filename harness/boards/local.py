@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
+import tempfile
 import time
 import uuid
+from pathlib import Path
 
 import docker.errors
 from docker.models.containers import Container as EngineContainer
@@ -12,9 +16,12 @@ from docker.models.containers import Container as EngineContainer
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.engine import engine
 from harness.errors import BoardError
+from harness.mirror import endpoints
 from harness.reference import ImageRef
 
 LABEL_BOARD = "rvconform.board"
+#: A system containerd, or the one dockerd starts for itself.
+CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/docker/containerd/containerd.sock")
 
 
 class LocalBoard(Board):
@@ -44,6 +51,30 @@ class LocalBoard(Board):
         found = "/".join(p for p in (attrs.get("Os"), attrs.get("Architecture"), attrs.get("Variant")) if p)
         digest = next((d.split("@", 1)[1] for d in attrs.get("RepoDigests", []) if "@" in d), None)
         return PullResult(ref=pinned, digest=digest, platform=found, seconds=seconds)
+
+    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
+        """Through the engine's own containerd (its ctr), as a k3s node on this machine would pull."""
+        socket = next((s for s in CONTAINERD_SOCKETS if Path(s).is_socket()), None)
+        if socket is None or not shutil.which("ctr"):
+            return super().pull_through_mirrors(name, hosts_files, platform)
+        ctr = ["ctr", "--address", socket, "-n", "rvconform"]
+        with tempfile.TemporaryDirectory(prefix="rvconform-hosts-") as hosts_dir:
+            for path, content in hosts_files.items():
+                (Path(hosts_dir) / path).parent.mkdir(parents=True, exist_ok=True)
+                (Path(hosts_dir) / path).write_text(content)
+            subprocess.run([*ctr, "images", "rm", name], capture_output=True)
+            started = time.monotonic()
+            result = subprocess.run([*ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
+                                    capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+        seconds = time.monotonic() - started
+        listing = subprocess.run([*ctr, "images", "ls"], capture_output=True, text=True).stdout
+        subprocess.run([*ctr, "images", "rm", name], capture_output=True)
+        if result.returncode != 0:
+            raise BoardError(f"local: pull of {name} through the mirror configuration failed; endpoints tried: "
+                             f"{', '.join(endpoints(hosts_files))}; containerd said: {result.stderr.strip()[-600:]}",
+                             fix="check the mirror endpoints in the registry configuration")
+        row = next((line.split() for line in listing.splitlines() if line.split()[:1] == [name]), [])
+        return PullResult(name, row[2] if len(row) > 2 else None, row[5] if len(row) > 5 else "", seconds)
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
         try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
@@ -123,3 +124,50 @@ def tiny_image(registry_process, tmp_path_factory: pytest.TempPathFactory):
 
     builder = Builder(registry_process.url, tmp_path_factory.mktemp("logs"))
     return builder.build(load_recipe(BAD_IMAGES / "tiny"))
+
+
+@dataclass(frozen=True)
+class Sshd:
+    """A real OpenSSH server on 127.0.0.1 for the SSH board's tests."""
+
+    port: int
+    key: Path
+    other_key: Path
+
+    def url(self, runtime: str = "docker", key: Path | None = None) -> str:
+        return f"ssh://root@127.0.0.1:{self.port}?key={key or self.key}&runtime={runtime}"
+
+
+@pytest.fixture(scope="session")
+def sshd(tmp_path_factory: pytest.TempPathFactory):
+    """An sshd of our own on 127.0.0.1 (ephemeral port) that accepts one key made for the tests.
+
+    Its board is this machine: the SSH board code path, end to end, against the local engine.
+    """
+    from harness.probes.wait import Deadline, wait_until
+
+    home = tmp_path_factory.mktemp("sshd")
+    for name in ("host_key", "client_key", "other_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    port = _free_port()
+    config = home / "sshd_config"
+    config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
+                      f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+                      "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
+                      f"AllowTcpForwarding yes\nPidFile {home / 'sshd.pid'}\n")
+    Path("/run/sshd").mkdir(exist_ok=True)
+    with (home / "log").open("wb") as log:
+        process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)
+    wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), what="test sshd",
+               deadline=Deadline(20), alive=lambda: None if process.poll() is None else "exited",
+               logs=lambda: (home / "log").read_text())
+    yield Sshd(port, home / "client_key", home / "other_key")
+    process.terminate()
+    process.wait(timeout=10)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]

@@ -22,10 +22,11 @@ ECHO_CLIENT = ("perl", "-MIO::Socket::INET", "-e",
                '$c = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1]) or die $!; print <$c>')
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "ssh-docker"])
 def board(request: pytest.FixtureRequest):
     label = {"rvconform.managed": "true", "rvconform.run": f"compliance-{uuid.uuid4().hex[:8]}"}
-    opened = open_board(request.param, label)
+    url = request.getfixturevalue("sshd").url("docker") if request.param == "ssh-docker" else request.param
+    opened = open_board(url, label)
     yield opened
     opened.close()
     left = engine().containers.list(all=True, filters={"label": f"rvconform.run={label['rvconform.run']}"})

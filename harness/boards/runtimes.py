@@ -1,0 +1,237 @@
+"""Container runtimes on a remote board, driven over SSH: a docker-compatible CLI (docker, podman) or
+containerd's ctr (plain, or k3s's embedded one). One interface, so the SSH board does not care which."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from harness.boards.base import CommandResult, RunSpec
+from harness.boards.transport import SshTransport
+from harness.errors import BoardError
+
+RUNTIMES = ("docker", "podman", "ctr", "k3s")
+NAMESPACE = "rvconform"
+LOG_DIR = "/var/log/rvconform"
+
+
+@dataclass(frozen=True)
+class Pulled:
+    """What a runtime reports about an image it pulled."""
+
+    digest: str | None
+    platform: str
+
+
+class Runtime(ABC):
+    """Operations the SSH board needs from a runtime. ``labels`` mark everything it creates."""
+
+    def __init__(self, transport: SshTransport, labels: dict[str, str]) -> None:
+        self.transport = transport
+        self.labels = labels
+
+    @abstractmethod
+    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled: ...
+
+    @abstractmethod
+    def remove_image(self, ref: str) -> None: ...
+
+    @abstractmethod
+    def start(self, ref: str, name: str, spec: RunSpec) -> None: ...
+
+    @abstractmethod
+    def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult: ...
+
+    @abstractmethod
+    def service_port(self, name: str, port: int) -> int:
+        """The board-side port on 127.0.0.1 where the container's ``port`` is reachable."""
+
+    @abstractmethod
+    def peer_address(self, name: str, port: int) -> tuple[str, int]: ...
+
+    @abstractmethod
+    def exited(self, name: str) -> str | None: ...
+
+    @abstractmethod
+    def logs(self, name: str) -> str: ...
+
+    @abstractmethod
+    def remove(self, name: str) -> None: ...
+
+    @abstractmethod
+    def cleanup(self) -> None:
+        """Remove every container and network carrying this runtime's labels."""
+
+
+class DockerCli(Runtime):
+    """docker or podman: containers on a network of their own, ports published on the board's 127.0.0.1."""
+
+    def __init__(self, transport: SshTransport, labels: dict[str, str], program: str, network: str) -> None:
+        super().__init__(transport, labels)
+        self.program, self.network = program, network
+        self._network_made = False
+
+    def _labels(self) -> list[str]:
+        return [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
+
+    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled:
+        self.transport.check([self.program, "pull", "--platform", platform, ref], timeout=600)
+        fmt = "{{json .RepoDigests}}|{{.Os}}|{{.Architecture}}|{{.Variant}}"
+        digests, *parts = self.transport.check([self.program, "image", "inspect", "-f", fmt, ref]).strip().split("|")
+        digest = next((d.split("@", 1)[1] for d in json.loads(digests) or [] if "@" in d), None)
+        return Pulled(digest, "/".join(p for p in parts if p))
+
+    def remove_image(self, ref: str) -> None:
+        self.transport.run([self.program, "rmi", "-f", ref])
+
+    def _ensure_network(self) -> None:
+        if not self._network_made:
+            self.transport.check([self.program, "network", "create", *self._labels(), self.network])
+            self._network_made = True
+
+    def _create_args(self, name: str, spec: RunSpec) -> list[str]:
+        self._ensure_network()
+        args = ["--name", name, "--network", self.network, *self._labels()]
+        for key, value in spec.env.items():
+            args += ["-e", f"{key}={value}"]
+        return args
+
+    def start(self, ref: str, name: str, spec: RunSpec) -> None:
+        ports = [arg for port in spec.ports for arg in ("-p", f"127.0.0.1::{port}")]
+        command = list(spec.command or ())
+        self.transport.check([self.program, "run", "-d", *self._create_args(name, spec), *ports, ref, *command])
+
+    def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
+        command = list(spec.command or ())
+        return self.transport.run([self.program, "run", "--rm", *self._create_args(name, spec), ref, *command],
+                                  timeout)
+
+    def service_port(self, name: str, port: int) -> int:
+        mapping = self.transport.check([self.program, "port", name, f"{port}/tcp"]).split()
+        if not mapping:
+            raise BoardError(f"port {port} of {name} is not published")
+        return int(mapping[0].rsplit(":", 1)[1])
+
+    def peer_address(self, name: str, port: int) -> tuple[str, int]:
+        return name, port
+
+    def exited(self, name: str) -> str | None:
+        result = self.transport.run([self.program, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name])
+        if result.exit_status != 0:
+            return "was removed"
+        status, code = result.stdout.split()
+        return None if status in ("created", "running", "restarting") else f"exited with code {code}"
+
+    def logs(self, name: str) -> str:
+        return self.transport.run([self.program, "logs", name]).output
+
+    def remove(self, name: str) -> None:
+        self.transport.run([self.program, "rm", "-f", name])
+
+    def cleanup(self) -> None:
+        key, value = next(iter((k, v) for k, v in self.labels.items() if k == "rvconform.board"))
+        ids = self.transport.run([self.program, "ps", "-aq", "--filter", f"label={key}={value}"]).stdout.split()
+        if ids:
+            self.transport.run([self.program, "rm", "-f", *ids])
+        if self._network_made:
+            self.transport.run([self.program, "network", "rm", self.network])
+
+
+class Containerd(Runtime):
+    """containerd's ctr (or ``k3s ctr``): host networking, logs to a file on the board."""
+
+    def __init__(self, transport: SshTransport, labels: dict[str, str], prefix: tuple[str, ...]) -> None:
+        super().__init__(transport, labels)
+        self.ctr = [*prefix, "-n", NAMESPACE]
+
+    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled:
+        http = ["--plain-http"] if plain_http else []
+        self.transport.check([*self.ctr, "images", "pull", "--platform", platform, *http, ref], timeout=600)
+        return self._describe(ref)
+
+    def pull_with_hosts(self, name: str, hosts_dir: str, platform: str) -> Pulled:
+        """Pull ``name`` (e.g. docker.io/riscv64/redis:7.0.15) as containerd resolves it through the
+        hosts.toml files under ``hosts_dir`` (mirrors, endpoints, TLS), the way a node configured so would."""
+        self.transport.run([*self.ctr, "images", "rm", name])
+        self.transport.check([*self.ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
+                             timeout=600)
+        return self._describe(name)
+
+    def _describe(self, ref: str) -> Pulled:
+        for line in self.transport.check([*self.ctr, "images", "ls"]).splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == ref:
+                # REF TYPE DIGEST SIZE(value unit) PLATFORMS LABELS
+                return Pulled(fields[2], fields[5].split(",")[0] if len(fields) > 5 else "")
+        raise BoardError(f"{ref} is not listed by ctr after its pull")
+
+    def remove_image(self, ref: str) -> None:
+        self.transport.run([*self.ctr, "images", "rm", ref])
+
+    def _run_args(self, name: str, spec: RunSpec) -> list[str]:
+        args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]
+        for key, value in spec.env.items():
+            args += ["--env", f"{key}={value}"]
+        return args
+
+    def start(self, ref: str, name: str, spec: RunSpec) -> None:
+        self.transport.check(["mkdir", "-p", LOG_DIR])
+        log = f"--log-uri=file://{LOG_DIR}/{name}.log"
+        self.transport.check([*self.ctr, "run", "-d", log, *self._run_args(name, spec), ref, name,
+                              *(spec.command or ())])
+
+    def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
+        return self.transport.run([*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name,
+                                   *(spec.command or ())], timeout)
+
+    def service_port(self, name: str, port: int) -> int:
+        return port
+
+    def peer_address(self, name: str, port: int) -> tuple[str, int]:
+        return "127.0.0.1", port
+
+    def exited(self, name: str) -> str | None:
+        for line in self.transport.check([*self.ctr, "tasks", "ls"]).splitlines()[1:]:
+            fields = line.split()
+            if fields and fields[0] == name:
+                return None if fields[-1] in ("RUNNING", "CREATED", "PAUSED") else f"stopped ({fields[-1].lower()})"
+        return "was removed"
+
+    def logs(self, name: str) -> str:
+        return self.transport.run(["cat", f"{LOG_DIR}/{name}.log"]).output
+
+    def remove(self, name: str) -> None:
+        self.transport.run([*self.ctr, "tasks", "kill", "-s", "SIGKILL", name])
+        self.transport.run([*self.ctr, "tasks", "rm", "-f", name])
+        self.transport.run([*self.ctr, "containers", "rm", name])
+        self.transport.run(["rm", "-f", f"{LOG_DIR}/{name}.log"])
+
+    def cleanup(self) -> None:
+        key, value = next(iter((k, v) for k, v in self.labels.items() if k == "rvconform.board"))
+        listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{key}"=={value}'])
+        for name in listing.stdout.split():
+            self.remove(name)
+
+
+def make_runtime(name: str, transport: SshTransport, labels: dict[str, str], network: str) -> Runtime:
+    """The runtime called ``name`` on the board behind ``transport``."""
+    if name in ("docker", "podman"):
+        return DockerCli(transport, labels, name, network)
+    if name == "ctr":
+        return Containerd(transport, labels, ("ctr",))
+    if name == "k3s":
+        return Containerd(transport, labels, ("k3s", "ctr"))
+    raise BoardError(f"unknown runtime {name!r}", fix=f"use one of: {', '.join(RUNTIMES)}")
+
+
+def detect_runtime(transport: SshTransport) -> str:
+    """The first runtime found on the board, in the order docker, podman, k3s, ctr."""
+    probe = " ".join(f"command -v {shlex.quote(name)} >/dev/null && echo {name};" for name in
+                     ("docker", "podman", "k3s", "ctr"))
+    found = transport.run(["sh", "-c", probe]).stdout.split()
+    if not found:
+        raise BoardError(f"{transport.board}: no container runtime found (looked for docker, podman, k3s, ctr)",
+                         fix="install one, or name it: ?runtime=docker|podman|ctr|k3s")
+    return found[0]

@@ -1,0 +1,202 @@
+"""SSH to a board: testinfra's paramiko backend for the connection, with command timeouts and port
+forwards in both directions (the harness reaches a container; the board reaches our registry)."""
+
+from __future__ import annotations
+
+import contextlib
+import select
+import shlex
+import socket
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import paramiko
+import testinfra.backend
+
+from harness.boards.base import CommandResult
+from harness.cache import cache_dir
+from harness.errors import BoardError, BoardUnreachable
+
+CONNECT_TIMEOUT = 15
+
+
+class SshTransport:
+    """One SSH connection to a board, opened on creation; raises BoardUnreachable with the cause."""
+
+    def __init__(self, board: str, user: str, host: str, port: int, key: str | None) -> None:
+        self.board = board
+        spec = f"paramiko://{user}@{host}:{port}"
+        # A backend of our own (testinfra.get_host caches one per spec, and we close ours), told by an
+        # ssh_config to accept the board's host key: lab boards and VMs are re-imaged all the time.
+        self.backend = testinfra.backend.get_backend(spec, ssh_config=str(_ssh_config()),
+                                                     ssh_identity_file=key, timeout=CONNECT_TIMEOUT)
+        self._forwards: list[_LocalForward] = []
+        self._gone: str | None = None
+        self.client = self._connect()
+
+    def _connect(self) -> paramiko.SSHClient:
+        try:
+            client = self.backend.client
+            client.get_transport().set_keepalive(15)
+            return client
+        except paramiko.AuthenticationException as error:
+            cause = f"authentication failed ({error}); is the key right and authorized for this user?"
+        except (OSError, paramiko.SSHException) as error:
+            cause = _connect_cause(error)
+        raise BoardUnreachable(f"{self.board}: cannot connect: {cause}",
+                               fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH)")
+
+    def run(self, argv: Sequence[str], timeout: float = 120.0, stdin: bytes | None = None) -> CommandResult:
+        """Run a command (an argument list, quoted for the remote shell) and wait at most ``timeout``;
+        ``stdin`` is sent to it, then closed."""
+        what = shlex.join(argv[:2])  # never the whole command: its arguments may carry secrets
+        if self._gone:
+            raise BoardUnreachable(f"{self.board}: `{what} ...` not run: {self._gone}")
+        try:
+            channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+            channel.settimeout(timeout)
+            channel.exec_command(shlex.join(argv))
+            if stdin is not None:
+                channel.sendall(stdin)
+            channel.shutdown_write()
+            stdout, stderr = _drain(channel, time.monotonic() + timeout)
+            status = channel.recv_exit_status()
+        except _Timeout:
+            raise BoardError(f"{self.board}: `{what} ...` did not finish within {timeout:.0f} s") from None
+        except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
+            self._gone = f"the connection is gone ({type(error).__name__}: {error})"
+            raise BoardUnreachable(f"{self.board}: `{what} ...` failed: {self._gone}",
+                                   fix="the board went down or rebooted; see its console") from None
+        return CommandResult(status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+
+    def check(self, argv: Sequence[str], timeout: float = 120.0, stdin: bytes | None = None) -> str:
+        """Run a command that must succeed; its stdout, or BoardError with its output."""
+        result = self.run(argv, timeout, stdin)
+        if result.exit_status != 0:
+            raise BoardError(f"{self.board}: `{shlex.join(argv[:3])} ...` exited {result.exit_status}: "
+                             f"{result.output.strip()[-800:]}")
+        return result.stdout
+
+    def write_file(self, path: str, content: str) -> None:
+        """Create (or replace) a file on the board, with its directory."""
+        self.check(["sh", "-c", 'mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path], stdin=content.encode())
+
+    def forward_local(self, remote_host: str, remote_port: int) -> int:
+        """Listen on 127.0.0.1 (ephemeral port) and carry each connection to remote_host:remote_port as the
+        board sees it; returns the local port."""
+        forward = _LocalForward(self.client.get_transport(), remote_host, remote_port)
+        self._forwards.append(forward)
+        return forward.port
+
+    def forward_remote(self, port: int, local_host: str, local_port: int) -> int:
+        """Make the board's 127.0.0.1:``port`` (or, when that is taken, a free port) lead to
+        local_host:local_port here, e.g. our registry; returns the board-side port."""
+        transport = self.client.get_transport()
+
+        def handler(channel: paramiko.Channel, origin: tuple, server: tuple) -> None:
+            threading.Thread(target=_pipe_to, args=(channel, (local_host, local_port)), daemon=True).start()
+
+        for wanted in (port, 0):
+            try:
+                return transport.request_port_forward("127.0.0.1", wanted, handler)
+            except paramiko.SSHException as error:
+                failure = error
+        raise BoardError(f"{self.board}: cannot forward its 127.0.0.1:{port} to {local_host}:{local_port}: "
+                         f"{failure}", fix="allow TCP forwarding in the board's sshd (AllowTcpForwarding)")
+
+    def close(self) -> None:
+        for forward in self._forwards:
+            forward.close()
+        with contextlib.suppress(Exception):
+            self.client.close()
+
+
+def _ssh_config() -> Path:
+    path = cache_dir("ssh") / "config"
+    if not path.is_file():
+        path.write_text("Host *\n    StrictHostKeyChecking no\n")
+    return path
+
+
+class _Timeout(Exception):
+    """A command outlived its timeout."""
+
+
+def _connect_cause(error: BaseException) -> str:
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        error = next(iter(error.errors.values()), error)
+    if isinstance(error, ConnectionRefusedError) or "refused" in str(error).lower():
+        return "connection refused (nothing listens on that port)"
+    if isinstance(error, TimeoutError | socket.timeout):
+        return f"no answer within {CONNECT_TIMEOUT} s"
+    return f"{type(error).__name__}: {error}"
+
+
+def _drain(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes]:
+    stdout, stderr = bytearray(), bytearray()
+    while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
+        if time.monotonic() > deadline:
+            channel.close()
+            raise _Timeout
+        select.select([channel], [], [], 0.2)
+        while channel.recv_ready():
+            stdout += channel.recv(65536)
+        while channel.recv_stderr_ready():
+            stderr += channel.recv_stderr(65536)
+    return bytes(stdout), bytes(stderr)
+
+
+class _LocalForward:
+    """A listening socket whose connections are carried over SSH (direct-tcpip channels)."""
+
+    def __init__(self, transport: paramiko.Transport, remote_host: str, remote_port: int) -> None:
+        self.transport, self.remote = transport, (remote_host, remote_port)
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, origin = self.server.accept()
+            except OSError:
+                return
+            try:
+                channel = self.transport.open_channel("direct-tcpip", self.remote, origin, timeout=CONNECT_TIMEOUT)
+            except (paramiko.SSHException, OSError):
+                client.close()
+                continue
+            threading.Thread(target=_pump, args=(client, channel), daemon=True).start()
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self.server.close()
+
+
+def _pipe_to(channel: paramiko.Channel, target: tuple[str, int]) -> None:
+    try:
+        sock = socket.create_connection(target, timeout=CONNECT_TIMEOUT)
+    except OSError:
+        channel.close()
+        return
+    _pump(sock, channel)
+
+
+def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
+    """Copy bytes both ways until either side closes."""
+    sock.settimeout(None)
+    with contextlib.suppress(OSError, EOFError), sock, channel:
+        while True:
+            readable, _, _ = select.select([sock, channel], [], [], 30)
+            if sock in readable:
+                data = sock.recv(65536)
+                if not data:
+                    return
+                channel.sendall(data)
+            if channel in readable:
+                data = channel.recv(65536)
+                if not data:
+                    return
+                sock.sendall(data)

@@ -1,0 +1,176 @@
+"""k3s: /etc/rancher/k3s/registries.yaml, written and read, and the reference workflow's copy of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from harness.errors import RvconformError
+from harness.runtime_config import yaml_subset
+from harness.runtime_config.access import Mirror, RegistryAccess, endpoint_host, normalize_endpoint, quote
+
+REGISTRIES_YAML = "/etc/rancher/k3s/registries.yaml"
+REFERENCE_HOST = "192.168.173.76:6000"
+REFERENCE_FIXTURE = Path(__file__).parents[2] / "fixtures" / "runtime" / "registries.yaml"
+# The fixture's content, for an installed harness that has no fixtures directory; a unit test keeps
+# the two identical.
+REFERENCE_REGISTRIES_YAML = """\
+# The reference workflow's k3s registry configuration (/etc/rancher/k3s/registries.yaml).
+# 192.168.173.76:6000 is the static address of its private registry (plain HTTP): the harness
+# substitutes the registry it stands up (reference_k3s_config) and drops the public fallback
+# before a test VM reads it (without_public_fallbacks). The original's fallback was a third-party
+# Docker Hub mirror (docker.1ms.run); this copy names Docker Hub's own endpoint instead.
+mirrors:
+  docker.io:
+    endpoint:
+      - "http://192.168.173.76:6000"
+      - "https://registry-1.docker.io"
+    rewrite:
+      "^riscv64/(.*)": "riscv64/$1"
+  "192.168.173.76:6000":
+    endpoint:
+      - "http://192.168.173.76:6000"
+"""
+Where = dict[yaml_subset.Path, int]
+_CONFIG_FIELDS = {"auth": ("username", "password"), "tls": ("ca_file", "insecure_skip_verify")}
+_UNSUPPORTED = {"auth": ("auth", "identitytoken"), "tls": ("cert_file", "key_file")}
+
+
+def k3s_registries_yaml(mirrors: list[Mirror], accesses: dict[str, RegistryAccess]) -> str:
+    """registries.yaml with ``mirrors`` in their order and a ``configs`` entry, by host, for each
+    access that has credentials or TLS settings. Every string is double-quoted JSON, valid YAML."""
+    lines = ["mirrors:" if mirrors else "mirrors: {}"]
+    for mirror in mirrors:
+        lines += [f"  {quote(mirror.registry)}:", "    endpoint:" if mirror.endpoints else "    endpoint: []"]
+        lines += [f"      - {quote(endpoint)}" for endpoint in mirror.endpoints]
+        if mirror.rewrites:
+            lines.append("    rewrite:")
+            lines += [f"      {quote(pattern)}: {quote(target)}" for pattern, target in mirror.rewrites]
+    configured = sorted((a for a in accesses.values() if a.has_auth or a.has_tls_settings), key=lambda a: a.host)
+    if configured:
+        lines.append("configs:")
+    for access in configured:
+        lines += [f"  {quote(access.host)}:", *_config_lines(access)]
+    return "\n".join(lines) + "\n"
+
+
+def parse_k3s_registries(text: str, source: str = "registries.yaml"
+                         ) -> tuple[list[Mirror], dict[str, RegistryAccess]]:
+    """The mirrors and per-host settings of a registries.yaml (see ``yaml_subset`` for what is read).
+
+    A config's scheme is that of the first mirror endpoint on its host, else what k3s assumes for a
+    bare host (https, plain http for loopback). RvconformError, with the line, for anything else.
+    """
+    document, where = yaml_subset.load(text, source)
+    top = _mapping(document, (), where, source, allowed=("mirrors", "configs"))
+    mirrors = [_mirror(name, body, where, source)
+               for name, body in _mapping(top.get("mirrors"), ("mirrors",), where, source).items()]
+    configs = _mapping(top.get("configs"), ("configs",), where, source)
+    return mirrors, {host: _access(host, body, mirrors, where, source) for host, body in configs.items()}
+
+
+def reference_k3s_config(registry_host: str) -> list[Mirror]:
+    """The reference workflow's mirrors with its static registry address replaced by ``registry_host``."""
+    if "://" in registry_host or "/" in registry_host or not urlsplit(f"//{registry_host}").hostname:
+        raise RvconformError(f"registry host {registry_host!r} is not HOST:PORT",
+                             fix="pass the address image references use, e.g. 10.0.2.2:5000")
+    text = REFERENCE_FIXTURE.read_text() if REFERENCE_FIXTURE.is_file() else REFERENCE_REGISTRIES_YAML
+    mirrors, _ = parse_k3s_registries(text, source=REFERENCE_FIXTURE.name)
+    return [_substitute(mirror, REFERENCE_HOST, registry_host) for mirror in mirrors]
+
+
+def without_public_fallbacks(mirrors: list[Mirror], allowed_hosts: Iterable[str]) -> list[Mirror]:
+    """``mirrors`` keeping only endpoints on ``allowed_hosts`` (HOST:PORT or URLs); a mirror left
+    without an endpoint is dropped."""
+    allowed = {endpoint_host(host) for host in allowed_hosts}
+    kept = [replace(m, endpoints=tuple(e for e in m.endpoints if endpoint_host(e) in allowed)) for m in mirrors]
+    return [mirror for mirror in kept if mirror.endpoints]
+
+
+def _config_lines(access: RegistryAccess) -> list[str]:
+    lines = []
+    if access.has_auth:
+        lines.append("    auth:")
+        lines += [f"      {key}: {quote(value)}" for key, value in
+                  (("username", access.username), ("password", access.password)) if value is not None]
+    if access.has_tls_settings:
+        lines.append("    tls:")
+        lines += [f"      ca_file: {quote(access.ca_file)}"] if access.ca_file else []
+        lines += ["      insecure_skip_verify: true"] if access.skip_verify else []
+    return lines
+
+
+def _substitute(mirror: Mirror, old: str, new: str) -> Mirror:
+    endpoints = tuple(_swap_host(endpoint, old, new) for endpoint in mirror.endpoints)
+    return replace(mirror, registry=new if mirror.registry == old else mirror.registry, endpoints=endpoints)
+
+
+def _swap_host(endpoint: str, old: str, new: str) -> str:
+    if endpoint_host(endpoint) != old:
+        return endpoint
+    if "://" not in endpoint:
+        return new + endpoint[len(old):]
+    return urlsplit(endpoint)._replace(netloc=new).geturl()
+
+
+def _mirror(name: str, body: Any, where: Where, source: str) -> Mirror:
+    path = ("mirrors", name)
+    fields = _mapping(body, path, where, source, allowed=("endpoint", "rewrite"))
+    endpoints = fields.get("endpoint") or []
+    if not isinstance(endpoints, list) or not all(isinstance(e, str) for e in endpoints):
+        raise _fail(where, (*path, "endpoint"), source, f"mirror {name!r}: endpoint must be a list of URLs")
+    rewrites = _mapping(fields.get("rewrite"), (*path, "rewrite"), where, source)
+    if not all(isinstance(target, str) for target in rewrites.values()):
+        raise _fail(where, (*path, "rewrite"), source, f"mirror {name!r}: rewrite must map patterns to strings")
+    return Mirror(name, tuple(endpoints), tuple(rewrites.items()))
+
+
+def _access(host: str, body: Any, mirrors: list[Mirror], where: Where, source: str) -> RegistryAccess:
+    path = ("configs", host)
+    parts = urlsplit(f"//{host}")
+    if "://" in host or parts.path or not parts.hostname:
+        raise _fail(where, path, source, f"configs key {host!r} is not a registry HOST[:PORT]")
+    sections = _mapping(body, path, where, source, allowed=tuple(_CONFIG_FIELDS))
+    values: dict[str, Any] = {}
+    for section, fields in _CONFIG_FIELDS.items():
+        section_path = (*path, section)
+        values |= _mapping(sections.get(section), section_path, where, source, allowed=fields,
+                           unsupported=_UNSUPPORTED[section])
+    for key, value in values.items():
+        if not isinstance(value, str):
+            raise _fail(where, (*path, _section_of(key), key), source, f"{key} must be a string")
+    skip_verify = values.get("insecure_skip_verify", "false")
+    if skip_verify.lower() not in ("true", "false"):
+        raise _fail(where, (*path, "tls", "insecure_skip_verify"), source, "insecure_skip_verify must be true or false")
+    on_host = [normalize_endpoint(e) for m in mirrors for e in m.endpoints if endpoint_host(e) == host]
+    url = on_host[0] if on_host else normalize_endpoint(host)
+    return RegistryAccess(url=f"{urlsplit(url).scheme}://{host}", ca_file=values.get("ca_file"),
+                          skip_verify=skip_verify.lower() == "true", username=values.get("username"),
+                          password=values.get("password"))
+
+
+def _section_of(key: str) -> str:
+    return next(section for section, fields in _CONFIG_FIELDS.items() if key in fields)
+
+
+def _mapping(value: Any, path: yaml_subset.Path, where: Where, source: str, allowed: tuple[str, ...] = (),
+             unsupported: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``value`` as a mapping (None is empty) whose keys are in ``allowed`` when that is given."""
+    if value is None:
+        return {}
+    name = ".".join(map(str, path)) or "the document"
+    if not isinstance(value, dict):
+        raise _fail(where, path, source, f"{name} must be a mapping of KEY: VALUE lines")
+    for key in value:
+        if key in unsupported:
+            raise _fail(where, (*path, key), source, f"{name}.{key} is valid for k3s but not handled by rvconform")
+        if allowed and key not in allowed:
+            raise _fail(where, (*path, key), source, f"unknown key {key!r} in {name}; k3s reads {', '.join(allowed)}")
+    return value
+
+
+def _fail(where: Where, path: yaml_subset.Path, source: str, problem: str) -> RvconformError:
+    return yaml_subset.fail(source, where.get(path), problem)

@@ -1,0 +1,43 @@
+"""A board that cannot be reached fails within seconds, naming the board and the cause."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from harness.boards import open_board
+from harness.errors import BoardUnreachable
+
+LABELS = {"rvconform.managed": "true", "rvconform.run": "unreachable-test"}
+
+
+def test_a_closed_port_is_named_within_seconds(sshd) -> None:
+    url = f"ssh://root@127.0.0.1:1?key={sshd.key}&runtime=docker"
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        open_board(url, LABELS)
+    assert time.monotonic() - started < 30
+    assert url in str(caught.value) and "connection refused" in str(caught.value)
+
+
+def test_a_wrong_key_is_named_within_seconds(sshd) -> None:
+    url = sshd.url("docker", key=sshd.other_key)
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        open_board(url, LABELS)
+    assert time.monotonic() - started < 30
+    assert url in str(caught.value) and "authentication failed" in str(caught.value)
+
+
+def test_an_unreachable_board_fails_its_own_tests_and_the_others_go_on(run_suites, recipes_dir, sshd) -> None:
+    dead = f"ssh://root@127.0.0.1:1?key={sshd.key}&runtime=docker"
+    started = time.monotonic()
+    run = run_suites("--board", "local", "--board", dead, "-k", "reachable or pull", recipes=recipes_dir("tiny"))
+    dead_id = "root@127.0.0.1:1"
+    assert run.outcome(f"test_board_reachable[{dead_id}]") == "failed"
+    assert "connection refused" in run.message(f"test_board_reachable[{dead_id}]")
+    assert run.outcome(f"test_pull[tiny-{dead_id}]") == "error"
+    assert f"see test_board_reachable[{dead_id}]" in run.message(f"test_pull[tiny-{dead_id}]")
+    assert run.outcome("test_board_reachable[local]") == run.outcome("test_pull[tiny-local]") == "passed"
+    assert time.monotonic() - started < 120

@@ -1,0 +1,42 @@
+"""Board URLs: what each kind accepts, and the error (with the fix) for everything else."""
+
+import pytest
+
+from harness.boards import validate_board_url
+from harness.boards.ssh import SshTarget
+from harness.errors import BoardError
+from harness.fixtures import board_id
+
+
+def test_an_ssh_url_names_user_host_port_key_and_runtime() -> None:
+    target = SshTarget.parse("ssh://riscv@board1.lab:2222?key=~/.ssh/id_ed25519&runtime=ctr")
+    assert target == SshTarget("riscv", "board1.lab", 2222, "~/.ssh/id_ed25519", "ctr")
+    assert SshTarget.parse("ssh://board2") == SshTarget("root", "board2", 22, None, None)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("ssh://board1?runtime=lxc", "unknown runtime 'lxc'"),
+        ("ssh://board1?user=x", "is not ssh://USER@HOST"),
+        ("ssh://board1:notaport", "is not ssh://USER@HOST"),
+        ("ssh:///nohost", "is not ssh://USER@HOST"),
+        ("serial://board1", "unknown board URL 'serial://board1'"),
+        ("locale", "unknown board URL 'locale'"),
+    ],
+)
+def test_bad_board_urls_get_a_fix(url: str, expected: str) -> None:
+    with pytest.raises(BoardError) as caught:
+        validate_board_url(url)
+    assert expected in str(caught.value) and "fix:" in str(caught.value)
+
+
+@pytest.mark.parametrize("url", ["local", "qemu", "qemu://?cpus=2&memory=2048", "ssh://riscv@board1:22?runtime=docker"])
+def test_good_board_urls_are_accepted(url: str) -> None:
+    assert validate_board_url(url) in ("local", "qemu", "ssh")
+
+
+def test_board_ids_are_short_and_stable() -> None:
+    assert board_id("local") == "local"
+    assert board_id("qemu://?cpus=2") == "qemu"
+    assert board_id("ssh://riscv@board1:22?key=/k&runtime=ctr") == "riscv@board1:22"

@@ -1,0 +1,218 @@
+"""The riscv64 VM: its image's cache key, the system the customize hooks make, the build's all-or-nothing
+cache entry (with a fake mmdebstrap), the QEMU command line and the SSH wait, all without booting QEMU."""
+
+from __future__ import annotations
+
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from harness import vm_image
+from harness.errors import BoardUnreachable, BootstrapError
+from harness.vm import Vm, qemu_command, ssh_banner
+from harness.vm_image import VmImage, VmImageSpec, customize_hooks, ensure_vm_image, mmdebstrap_command
+
+PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@rvconform"
+
+
+def test_the_key_is_stable_and_changes_with_every_input(monkeypatch: pytest.MonkeyPatch) -> None:
+    spec = VmImageSpec()
+    assert spec.key == VmImageSpec().key and len(spec.key) == 12 and int(spec.key, 16) >= 0
+    changed = {replace(spec, suite="forky").key, replace(spec, mirror="http://mirror.example/debian").key,
+               replace(spec, packages=(*spec.packages, "curl")).key, replace(spec, disk_size="4G").key}
+    with monkeypatch.context() as patch:
+        patch.setattr(vm_image, "FORMAT", vm_image.FORMAT + 1)
+        changed.add(spec.key)
+    with monkeypatch.context() as patch:
+        patch.setattr(vm_image, "mmdebstrap_version", lambda: "mmdebstrap 99")
+        changed.add(spec.key)
+    with monkeypatch.context() as patch:
+        patch.setattr(vm_image, "NETWORK", vm_image.NETWORK + "DNS=10.0.2.3\n")
+        changed.add(spec.key)
+    assert len(changed) == 7 and spec.key not in changed
+
+
+def _fake_rootfs(root: Path) -> Path:
+    (root / "usr/lib/systemd/system").mkdir(parents=True)
+    (root / "usr/lib/systemd/system/systemd-networkd.service").write_text("[Unit]\n")
+    (root / "etc").mkdir()
+    (root / "etc/resolv.conf").write_text("nameserver 10.255.255.53\n")  # what mmdebstrap copies from the host
+    (root / "root").mkdir(mode=0o700)
+    return root
+
+
+def _run_hooks(hooks: list[str], rootfs: Path) -> subprocess.CompletedProcess[str]:
+    # How mmdebstrap runs a shell hook: sh -c HOOK exec ROOTFS.
+    for hook in hooks:
+        result = subprocess.run(["sh", "-c", hook, "exec", str(rootfs)], capture_output=True, text=True)
+        if result.returncode != 0:
+            return result
+    return result
+
+
+def test_the_customize_hooks_make_a_quiet_system_root_can_log_in_to(tmp_path: Path) -> None:
+    root = _fake_rootfs(tmp_path / "root fs")  # a space in the path: the hooks quote "$1"
+    assert _run_hooks(customize_hooks(PUBLIC_KEY), root).returncode == 0
+    assert (root / "etc/hostname").read_text() == "rvconform-vm\n"
+    assert "127.0.0.1\tlocalhost\n" in (root / "etc/hosts").read_text()
+    assert "nameserver" not in (root / "etc/resolv.conf").read_text()
+    assert (root / "etc/fstab").read_text() == "LABEL=root / ext4 rw,errors=remount-ro 0 1\n"
+    network = (root / "etc/systemd/network/10-wired.network").read_text()
+    assert "[Match]\nName=e*\n" in network and "DHCP=ipv4" in network and "UseDNS=no" in network
+    wants = root / "etc/systemd/system/multi-user.target.wants/systemd-networkd.service"
+    assert wants.readlink() == Path("/usr/lib/systemd/system/systemd-networkd.service")
+    assert not (root / "etc/systemd/system/sockets.target.wants").exists(), "no socket unit, so no link"
+    for unit in ("apt-daily.timer", "apt-daily-upgrade.timer", "systemd-timesyncd.service"):
+        assert (root / "etc/systemd/system" / unit).readlink() == Path("/dev/null"), unit
+    keys = root / "root/.ssh/authorized_keys"
+    assert keys.read_text() == PUBLIC_KEY + "\n"
+    assert stat.S_IMODE(keys.stat().st_mode) == 0o600 and stat.S_IMODE(keys.parent.stat().st_mode) == 0o700
+    sshd = (root / "etc/ssh/sshd_config.d/rvconform.conf").read_text()
+    assert "PermitRootLogin prohibit-password" in sshd and "AllowTcpForwarding yes" in sshd
+
+
+def test_the_hooks_fail_when_the_system_has_no_networkd(tmp_path: Path) -> None:
+    root = _fake_rootfs(tmp_path / "rootfs")
+    (root / "usr/lib/systemd/system/systemd-networkd.service").unlink()
+    assert _run_hooks(customize_hooks(PUBLIC_KEY), root).returncode != 0
+
+
+def test_the_mmdebstrap_command_passes_every_input(tmp_path: Path) -> None:
+    spec = VmImageSpec(suite="sid", packages=("linux-image-riscv64", "containerd"))
+    command = mmdebstrap_command(spec, tmp_path / "rootfs", PUBLIC_KEY)
+    assert command[:4] == ["mmdebstrap", "--arch=riscv64", "--variant=minbase",
+                           "--include=linux-image-riscv64,containerd"]
+    assert command[-3:] == ["sid", str(tmp_path / "rootfs"), "http://deb.debian.org/debian"]
+    assert '--aptopt=Acquire::Check-Valid-Until "false"' in command
+    assert [c for c in command if c.startswith("--customize-hook=")] == [
+        f"--customize-hook={hook}" for hook in customize_hooks(PUBLIC_KEY)]
+
+
+FAKE_MMDEBSTRAP = """\
+    import os, subprocess, sys
+    from pathlib import Path
+    if sys.argv[1:] == ["--version"]:
+        sys.exit(print("mmdebstrap 0.0-fake"))
+    if os.environ.get("FAKE_MMDEBSTRAP_FAIL"):
+        print("I: downloading packages...")
+        sys.exit(print("E: cannot find package linux-image-riscv64", file=sys.stderr) or 25)
+    rootfs = Path(sys.argv[-2])
+    for name in ("boot", "etc", "root", "usr/lib/systemd/system"):
+        (rootfs / name).mkdir(parents=True)
+    (rootfs / "usr/lib/systemd/system/systemd-networkd.service").write_text("[Unit]\\n")
+    (rootfs / "boot/vmlinux-6.12-riscv64").write_bytes(b"kernel")
+    (rootfs / "boot/initrd.img-6.12-riscv64").write_bytes(b"initrd")
+    for hook in (a.split("=", 1)[1] for a in sys.argv if a.startswith("--customize-hook=")):
+        subprocess.run(["sh", "-c", hook, "exec", str(rootfs)], check=True)
+"""
+
+
+@pytest.fixture
+def fake_mmdebstrap(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A mmdebstrap on PATH that makes a tiny root filesystem at once; the cache in tmp_path."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "mmdebstrap"
+    script.write_text(f"#!{sys.executable}\n" + textwrap.dedent(FAKE_MMDEBSTRAP))
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{Path(sys.executable).parent}:/usr/sbin:/usr/bin:/sbin:/bin")
+    monkeypatch.setenv("RVCONFORM_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache" / "vm"
+
+
+def test_a_build_makes_a_complete_image_and_is_reused(fake_mmdebstrap: Path) -> None:
+    messages: list[str] = []
+    spec = VmImageSpec(disk_size="16M")
+    image = ensure_vm_image(spec, log=messages.append)
+    assert image.dir == fake_mmdebstrap / spec.key and image.complete()
+    assert sorted(p.name for p in image.dir.iterdir()) == [
+        "disk.img", "id_ed25519", "id_ed25519.pub", "initrd.img", "mmdebstrap.log", "vmlinux"]
+    assert image.kernel.read_bytes() == b"kernel" and image.initrd.read_bytes() == b"initrd"
+    public_key = image.key_path.with_suffix(".pub").read_text()
+    listing = subprocess.run(["debugfs", "-R", "cat /root/.ssh/authorized_keys", str(image.disk)],
+                             capture_output=True, text=True).stdout
+    assert listing == public_key, "root's authorized key is the image's own key"
+    assert [p.name for p in fake_mmdebstrap.iterdir() if p.name.startswith(".")] == []
+
+    messages.clear()
+    assert ensure_vm_image(spec, log=messages.append) == image and messages == []
+    mtime = image.disk.stat().st_mtime_ns
+    ensure_vm_image(spec, log=messages.append, refresh=True)
+    assert image.disk.stat().st_mtime_ns != mtime and image.key_path.with_suffix(".pub").read_text() != public_key
+
+
+def test_a_failed_build_names_mmdebstrap_s_output_and_leaves_nothing(fake_mmdebstrap: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FAKE_MMDEBSTRAP_FAIL", "1")
+    with pytest.raises(BootstrapError, match=r"exit 25[\s\S]*cannot find package linux-image-riscv64[\s\S]*fix:"):
+        ensure_vm_image(VmImageSpec(), log=lambda _: None)
+    assert [p.name for p in fake_mmdebstrap.iterdir() if not p.name.endswith(".lock")] == []
+
+
+def test_a_missing_tool_is_named_with_its_package(fake_mmdebstrap: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(fake_mmdebstrap.parent.parent / "bin"))
+    with pytest.raises(BootstrapError, match=r"missing mkfs.ext4 \(package e2fsprogs\)"):
+        ensure_vm_image(VmImageSpec(), log=lambda _: None)
+
+
+def test_the_qemu_command_boots_from_the_overlay_with_ssh_on_loopback_only(tmp_path: Path) -> None:
+    image = VmImage.at(tmp_path / "image")
+    command = qemu_command(image, tmp_path / "overlay.qcow2", 2345, tmp_path / "console.log", 4, 1024)
+    options = {option: command[i + 1] for i, option in enumerate(command[:-1]) if option.startswith("-")}
+    assert command[0] == "qemu-system-riscv64" and "-nographic" not in command
+    assert options["-bios"] == "default" and options["-machine"] == "virt"
+    assert (options["-smp"], options["-m"]) == ("4", "1024")
+    assert options["-serial"] == f"file:{tmp_path / 'console.log'}"
+    assert options["-monitor"] == "none" and options["-display"] == "none"
+    assert options["-netdev"] == "user,id=n0,hostfwd=tcp:127.0.0.1:2345-:22"
+    assert options["-drive"] == f"file={tmp_path / 'overlay.qcow2'},format=qcow2,if=virtio"
+    assert str(image.disk) not in " ".join(command), "the cached disk is only the overlay's backing file"
+    assert (options["-kernel"], options["-initrd"]) == (str(image.kernel), str(image.initrd))
+    assert "root=LABEL=root" in options["-append"] and "console=ttyS0" in options["-append"]
+    assert "-no-reboot" in command and "panic=" in options["-append"], "a panicking guest ends QEMU"
+
+
+def _serve_once(reply: bytes) -> int:
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        with server:
+            client, _ = server.accept()
+            with client:
+                client.sendall(reply)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def test_only_an_ssh_banner_counts_as_ssh_being_up() -> None:
+    assert ssh_banner(_serve_once(b"SSH-2.0-OpenSSH_9.9p1 Debian-1\r\n")).startswith("SSH-2.0-OpenSSH")
+    with pytest.raises(ConnectionError, match="no SSH banner"):
+        ssh_banner(_serve_once(b""))  # what QEMU's user network does before the guest listens
+
+
+def test_waiting_on_a_vm_whose_qemu_exited_fails_at_once_with_console_and_stderr(tmp_path: Path) -> None:
+    (tmp_path / "console.log").write_text("OpenSBI v1.5\nKernel panic - not syncing: VFS: Unable to mount root\n")
+    (tmp_path / "qemu.log").write_text("qemu-system-riscv64: could not load kernel '/nowhere'\n")
+    (tmp_path / "overlay.qcow2").write_bytes(b"")
+    process = subprocess.Popen(["sh", "-c", "exit 1"], start_new_session=True)
+    process.wait()
+    vm = Vm("vm-test", VmImage.at(tmp_path / "image"), tmp_path, process, _serve_once(b""))
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        vm.wait_for_ssh(deadline_seconds=60)
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    assert "VM vm-test" in message and "qemu exited with code 1" in message and "no SSH after" in message
+    assert "Unable to mount root" in message and "could not load kernel '/nowhere'" in message
+    vm.stop()
+    vm.stop()
+    assert not vm.overlay.exists() and (tmp_path / "console.log").exists()
