@@ -29,6 +29,7 @@ from harness.registry_client import RegistryClient
 
 DEFAULT_TIMEOUT = 3600.0
 LABEL_RECIPE = "rvconform.recipe"
+DOCKERFILE = ".rvconform.Dockerfile"
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class Builder:
     ) -> None:
         command = [
             *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
-            "-f", str(context / recipe.dockerfile.name),
+            "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
             "--label", f"{LABEL_RECIPE}={recipe.name}", "--label", "rvconform.managed=true",
         ]
         for name, value in build_args.items():
@@ -135,6 +136,8 @@ def _context(recipe: Recipe) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix=f"rvconform-context-{recipe.name}-") as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(recipe.dir, context, symlinks=True)
+        # The Dockerfile may live in another recipe (several images from one file, one build cache).
+        shutil.copyfile(recipe.dockerfile, context / DOCKERFILE)
         for source in recipe.sources:
             cached = sources.fetch(source)
             target = context / source.file

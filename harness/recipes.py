@@ -22,7 +22,7 @@ BASE_PLATFORMS = ("target", "build")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_TOP_KEYS = {"tag", "platform", "dockerfile", "port", "build", "bases", "sources", "checks", "budget",
+_TOP_KEYS = {"tag", "platform", "dockerfile", "target", "port", "build", "bases", "sources", "checks", "budget",
              "allowed_variants", "expect"}
 _EXPECT_KEYS = {"user", "cmd", "entrypoint", "oci_labels"}
 
@@ -81,6 +81,7 @@ class Recipe:
     name: str
     dir: Path
     dockerfile: Path
+    target: str | None = None
     tag: str = "latest"
     platform: str = "linux/riscv64"
     port: int | None = None
@@ -151,7 +152,7 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
     unknown = sorted(set(data) - _TOP_KEYS)
     if unknown:
         raise reader.fail(unknown[0], f"one of {', '.join(sorted(_TOP_KEYS))}", unknown[0])
-    dockerfile = recipe_dir / reader.get(data, "dockerfile", str, "a file name", "Dockerfile")
+    dockerfile = (recipe_dir / reader.get(data, "dockerfile", str, "a path", "Dockerfile")).resolve()
     if not dockerfile.is_file():
         raise RecipeError(
             f"recipe '{recipe_dir.name}': its Dockerfile {dockerfile} is missing",
@@ -162,6 +163,7 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
         name=recipe_dir.name,
         dir=recipe_dir,
         dockerfile=dockerfile,
+        target=reader.get(data, "target", str, "a stage name"),
         tag=_tag(reader),
         platform=_platform(reader),
         port=_port(reader),

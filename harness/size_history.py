@@ -18,21 +18,15 @@ from typing import Any
 
 from harness.errors import RvconformError
 from harness.recipes import Budget
-from harness.sizes import ImageSize
+from harness.sizes import ImageSize, LayerSize
 from harness.units import format_size
 
 GIT_TIMEOUT = 10
 _STEP_CHARS = 100  # a RUN step can be a page long; a message quotes the start
 
 
-@dataclass(frozen=True)
-class LayerRecord:
-    """One layer of a measured image: digest, blob bytes, bytes of the files it adds, and its build step."""
-
-    digest: str
-    compressed: int
-    unpacked: int
-    created_by: str = ""
+#: One layer of a recorded image: the measured layer itself (digest, blob bytes, file bytes, build step).
+LayerRecord = LayerSize
 
 
 @dataclass(frozen=True)
@@ -93,9 +87,8 @@ class SizeRecord:
 def record_from(recipe: str, ref: str, digest: str, platform: str, size: ImageSize,
                 revision: str, branch: str, time: str) -> SizeRecord:
     """The record of one measured image (``harness.sizes.measure``) in the run at ``revision`` and ``time``."""
-    layers = tuple(LayerRecord(layer.digest, layer.compressed, layer.unpacked, layer.created_by)
-                   for layer in size.layers)
-    return SizeRecord(recipe, ref, digest, platform, size.compressed, size.unpacked, layers, revision, branch, time)
+    return SizeRecord(recipe, ref, digest, platform, size.compressed, size.unpacked, size.layers,
+                      revision, branch, time)
 
 
 def utc_now() -> str:

@@ -142,15 +142,16 @@ class Vm:
         return None if code is None else f"qemu exited with code {code}"
 
     def _logs(self) -> str:
-        stderr = self.stderr_text().strip()
-        return f"{self.console_tail(30)}\n--- qemu stderr ({self.stderr_path}) ---\n{stderr or '(empty)'}"
+        console, stderr = self.console_tail(30).strip(), self.stderr_text().strip()
+        return (f"--- console ({self.console_path}) ---\n{console or '(empty)'}\n"
+                f"--- qemu stderr ({self.stderr_path}) ---\n{stderr or '(empty)'}")
 
     def console_tail(self, lines: int = 60) -> str:
         """The last ``lines`` lines of the serial console."""
         try:
             text = self.console_path.read_text(errors="replace")
         except OSError:
-            return "(no console output)"
+            return ""
         return "\n".join(text.splitlines()[-lines:])
 
     def stderr_text(self) -> str:
