@@ -31,7 +31,7 @@ BINFMT_NAME = "qemu-riscv64"
 QEMU_RISCV64_REGISTER = (
     r":qemu-riscv64:M::\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xf3\x00"
     r":\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
-    r":/usr/bin/qemu-riscv64-static:OCF"
+    r":/usr/bin/qemu-riscv64-static:POCF"
 )
 SETUP_HOST = "run scripts/setup-host as root"
 BOOTSTRAP = "run rvconform bootstrap"
@@ -170,6 +170,10 @@ def check_binfmt(root: Path = BINFMT_DIR) -> Check:
     flags = str(entry["flags"])
     if "F" not in flags:
         detail = f"registered with flags '{flags}', without F: containers cannot find the interpreter"
+        return Check(name, FAIL, detail, binfmt_fix(root, mounted=True, registered=True))
+    if "P" not in flags:
+        detail = (f"registered with flags '{flags}', without P: programs lose their argv[0], so multi-call "
+                  "binaries (busybox, all of Alpine) run the wrong applet")
         return Check(name, FAIL, detail, binfmt_fix(root, mounted=True, registered=True))
     if not entry["enabled"]:
         return Check(name, FAIL, "registered but disabled", f"{SETUP_HOST}, or as root: echo 1 > {path}")

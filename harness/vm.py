@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -25,9 +26,12 @@ from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
 __all__ = ["Vm", "VmImage", "VmImageSpec", "ensure_vm_image", "qemu_command", "ssh_banner"]
 
 QEMU = "qemu-system-riscv64"
-KERNEL_ARGS = "root=LABEL=root rw console=ttyS0 panic=5"
+# No colour codes or terminal queries (a getty's) in the console log: its tail goes into error messages.
+KERNEL_ARGS = "root=LABEL=root rw console=ttyS0 panic=5 systemd.log_color=0 systemd.getty_auto=0"
 STOP_GRACE = 10.0
 _PORT_ATTEMPTS = 3
+# CSI sequences, OSC/DCS strings, two-character escapes, carriage returns.
+_TERMINAL_CODES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b[\]P][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[ -~]|\r")
 _NETWORK_UP = 5.0
 
 
@@ -39,7 +43,7 @@ def qemu_command(image: VmImage, overlay: Path, ssh_port: int, console: Path, cp
         # No -nographic: its stdio console and monitor would tie QEMU to our terminal.
         "-display", "none", "-serial", f"file:{console}", "-monitor", "none",
         # fw_jump hangs: the kernel is larger than its gap before the device tree. With panic=5 in the
-        # kernel arguments, -no-reboot turns a kernel or initramfs panic into QEMU exiting.
+        # kernel arguments, -no-reboot turns a kernel panic into QEMU exiting instead of a hang.
         "-bios", "default", "-no-reboot",
         "-kernel", str(image.kernel), "-initrd", str(image.initrd), "-append", KERNEL_ARGS,
         "-drive", f"file={overlay},format=qcow2,if=virtio",
@@ -147,12 +151,13 @@ class Vm:
                 f"--- qemu stderr ({self.stderr_path}) ---\n{stderr or '(empty)'}")
 
     def console_tail(self, lines: int = 60) -> str:
-        """The last ``lines`` lines of the serial console."""
+        """The last ``lines`` lines of the serial console, without terminal control codes."""
         try:
             text = self.console_path.read_text(errors="replace")
         except OSError:
             return ""
-        return "\n".join(text.splitlines()[-lines:])
+        kept = [line for line in _TERMINAL_CODES.sub("", text).splitlines() if line.strip()]
+        return "\n".join(kept[-lines:])
 
     def stderr_text(self) -> str:
         """QEMU's stderr so far."""

@@ -6,7 +6,8 @@ no IPv6, DHCP only from QEMU's user network. It talks to 10.0.2.2 (the host's lo
 registry listens) only when a test tells it to.
 
 Cache key: every input (suite, mirror, packages, disk size, the customize hooks, mmdebstrap's version
-and FORMAT). ``cache_dir("vm")/<key>/`` appears only once complete: it is built beside, then renamed.
+and FORMAT). ``<images dir>/<key>/`` (default ``cache_dir("vm")``) appears only once complete: it is built beside,
+then renamed.
 """
 
 from __future__ import annotations
@@ -151,11 +152,12 @@ def _mask(unit: str) -> str:
 
 
 def ensure_vm_image(spec: VmImageSpec | None = None, log: Callable[[str], object] = print,
-                    refresh: bool = False) -> VmImage:
-    """The cached image for ``spec`` (default: ``VmImageSpec()``), built first when missing or when
-    ``refresh``. Concurrent callers wait for one build."""
+                    refresh: bool = False, images_dir: Path | None = None) -> VmImage:
+    """The cached image for ``spec`` (default: ``VmImageSpec()``) in ``images_dir`` (default: the
+    cache's ``vm/``), built first when missing or when ``refresh``. Concurrent callers wait for one build."""
     spec = spec or VmImageSpec()
-    root = cache_dir("vm")
+    root = images_dir or cache_dir("vm")
+    root.mkdir(parents=True, exist_ok=True)
     image = VmImage.at(root / spec.key)
     with FileLock(str(image.dir) + ".lock"):
         if not refresh and image.complete():

@@ -76,12 +76,11 @@ def _boot(run: Run, options: QemuOptions) -> dict[str, object]:
         image = ensure_vm_image(VmImageSpec(), images_dir=options.images)
     except RvconformError as error:
         return {"error": f"qemu: the VM image could not be made: {error.message}", "fix": error.fix or ""}
-    vm = Vm.start(image, run.dir / "vm", cpus=options.cpus, memory_mb=options.memory_mb)
-    run.record_process(vm.pid, "qemu-system-riscv64")
+    vm = Vm.start(image, run.dir / "vm", cpus=options.cpus, memory_mb=options.memory_mb, name="qemu", run=run)
     try:
         vm.wait_for_ssh(BOOT_TIMEOUT)
     except BoardUnreachable as error:
         vm.stop()
-        return {"error": f"qemu: the VM did not boot: {error.message}",
+        return {"error": f"qemu: the VM did not boot: {error.message}\n{vm.console_tail()}",
                 "fix": "read the console log above; a stale image can be rebuilt by deleting it from the cache"}
     return {"ssh_port": vm.ssh_port, "key": str(image.key_path), "console": str(vm.console_path)}

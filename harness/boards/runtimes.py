@@ -4,6 +4,7 @@ containerd's ctr (plain, or k3s's embedded one). One interface, so the SSH board
 from __future__ import annotations
 
 import json
+import re
 import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -145,6 +146,7 @@ class Containerd(Runtime):
     def __init__(self, transport: SshTransport, labels: dict[str, str], prefix: tuple[str, ...]) -> None:
         super().__init__(transport, labels)
         self.ctr = [*prefix, "-n", NAMESPACE]
+        self._exits: dict[str, str] = {}
 
     def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled:
         http = ["--plain-http"] if plain_http else []
@@ -193,11 +195,19 @@ class Containerd(Runtime):
         return "127.0.0.1", port
 
     def exited(self, name: str) -> str | None:
-        for line in self.transport.check([*self.ctr, "tasks", "ls"]).splitlines()[1:]:
-            fields = line.split()
-            if fields and fields[0] == name:
-                return None if fields[-1] in ("RUNNING", "CREATED", "PAUSED") else f"stopped ({fields[-1].lower()})"
-        return "was removed"
+        if name in self._exits:
+            return self._exits[name]
+        status = next((f[-1] for f in map(str.split, self.transport.check([*self.ctr, "tasks", "ls"]).splitlines()[1:])
+                       if f and f[0] == name), None)
+        if status in ("RUNNING", "CREATED", "PAUSED", "PAUSING"):
+            return None
+        if status is None:
+            return "was removed"
+        # ctr has no `tasks wait`; deleting a stopped task is where it tells the exit code (when not 0).
+        deleted = self.transport.run([*self.ctr, "tasks", "delete", name])
+        code = re.search(r"exit code (\d+)", deleted.output)
+        self._exits[name] = f"exited with code {code.group(1) if code else 0}"
+        return self._exits[name]
 
     def logs(self, name: str) -> str:
         return self.transport.run(["cat", f"{LOG_DIR}/{name}.log"]).output

@@ -8,29 +8,58 @@ import uuid
 import pytest
 
 from harness.boards import Board, RunSpec, open_board
+from harness.boards.transport import SshTransport
 from harness.engine import engine
 from harness.errors import BoardError
 from harness.probes.wait import Deadline, wait_until
+from harness.runstate import Run
 
-# A TCP service from the riscv64 Debian base alone (perl-base is essential, so minbase has it).
-ECHO_SERVER = (
-    "perl", "-MIO::Socket::INET", "-e",
-    '$|=1; my $s = IO::Socket::INET->new(LocalPort => 7777, Listen => 5, ReuseAddr => 1) or die $!;'
-    ' print "listening\\n"; while (my $c = $s->accept) { print $c "rvconform:" . `uname -m`; close $c }',
-)
-ECHO_CLIENT = ("perl", "-MIO::Socket::INET", "-e",
-               '$c = IO::Socket::INET->new(PeerAddr => $ARGV[0], PeerPort => $ARGV[1]) or die $!; print <$c>')
+# A TCP service from the tiny image (static busybox): one line per connection, naming the machine.
+ECHO_SERVER = ("sh", "-c", 'echo listening; while true; do echo "rvconform:$(uname -m)" | nc -l -p 7777; done')
+ECHO_CLIENT = ("nc",)
+BOARDS = ["local", "ssh-docker", pytest.param("qemu", marks=pytest.mark.slow)]
 
 
-@pytest.fixture(params=["local", "ssh-docker"])
-def board(request: pytest.FixtureRequest):
-    label = {"rvconform.managed": "true", "rvconform.run": f"compliance-{uuid.uuid4().hex[:8]}"}
+@pytest.fixture(scope="module")
+def qemu_run():
+    """A run of its own for the VM: booted on first use, stopped when the module is done."""
+    run = Run.start()
+    yield run
+    run.close()
+
+
+@pytest.fixture(scope="module", params=BOARDS)
+def board(request: pytest.FixtureRequest, registry_process):
+    """One board of each kind for the module, reaching the test registry; close() must leave nothing."""
+    labels = {"rvconform.managed": "true", "rvconform.run": f"compliance-{uuid.uuid4().hex[:8]}"}
     url = request.getfixturevalue("sshd").url("docker") if request.param == "ssh-docker" else request.param
-    opened = open_board(url, label)
+    run = request.getfixturevalue("qemu_run") if request.param == "qemu" else None
+    opened = open_board(url, labels, run)
+    opened.attach_registry(registry_process.url)
     yield opened
     opened.close()
-    left = engine().containers.list(all=True, filters={"label": f"rvconform.run={label['rvconform.run']}"})
-    assert not left, f"{request.param}: close() left containers behind: {[c.name for c in left]}"
+    left = leftover_containers(request.param, labels["rvconform.run"], run)
+    assert not left, f"{request.param}: close() left containers behind: {left}"
+
+
+def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
+    if kind != "qemu":
+        return [c.name for c in engine().containers.list(all=True, filters={"label": f"rvconform.run={run_id}"})]
+    vm = run.read("vm")
+    transport = SshTransport("qemu", "root", "127.0.0.1", vm["ssh_port"], vm["key"])
+    try:
+        selector = f'labels."rvconform.run"=={run_id}'
+        listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])
+    finally:
+        transport.close()
+    return listing.split()
+
+
+@pytest.fixture(scope="module")
+def pulled_on(board: Board, tiny_image) -> Board:
+    """The board with the tiny image pulled once, for the tests that only need it there."""
+    board.pull(tiny_image.ref, "linux/riscv64")
+    return board
 
 
 def read_banner(host: str, port: int) -> str:
@@ -53,12 +82,12 @@ def test_a_pull_of_a_missing_image_is_a_clear_board_error(board: Board, tiny_ima
         board.pull(missing, "linux/riscv64")
 
 
-def test_run_endpoint_logs_and_remove(board: Board, tiny_image) -> None:
-    board.pull(tiny_image.ref, "linux/riscv64")
+def test_run_endpoint_logs_and_remove(pulled_on: Board, tiny_image) -> None:
+    board = pulled_on
     container = board.run(tiny_image.ref, RunSpec(name="echo", command=ECHO_SERVER, ports=(7777,)))
     host, port = board.endpoint(container, 7777)
     assert host == "127.0.0.1"
-    banner = wait_until(lambda: read_banner(host, port), what="echo server", deadline=Deadline(60),
+    banner = wait_until(lambda: read_banner(host, port), what="echo server", deadline=Deadline(120),
                         alive=lambda: board.exited(container), logs=lambda: board.logs(container))
     assert banner.strip() == "rvconform:riscv64"
     assert board.exited(container) is None
@@ -67,25 +96,25 @@ def test_run_endpoint_logs_and_remove(board: Board, tiny_image) -> None:
     assert board.exited(container) is not None
 
 
-def test_peers_reach_each_other_on_the_board(board: Board, tiny_image) -> None:
-    board.pull(tiny_image.ref, "linux/riscv64")
+def test_peers_reach_each_other_on_the_board(pulled_on: Board, tiny_image) -> None:
+    board = pulled_on
     server = board.run(tiny_image.ref, RunSpec(name="echo", command=ECHO_SERVER, ports=(7777,)))
-    wait_until(lambda: read_banner(*board.endpoint(server, 7777)), what="echo server", deadline=Deadline(60))
+    wait_until(lambda: read_banner(*board.endpoint(server, 7777)), what="echo server", deadline=Deadline(120))
     host, port = board.peer_address(server, 7777)
     result = board.run_once(tiny_image.ref, RunSpec(name="client", command=(*ECHO_CLIENT, host, str(port))))
     assert result.exit_status == 0 and result.stdout.strip() == "rvconform:riscv64", result
+    board.remove(server)
 
 
-def test_run_once_reports_exit_status_and_output(board: Board, tiny_image) -> None:
-    board.pull(tiny_image.ref, "linux/riscv64")
-    result = board.run_once(tiny_image.ref, RunSpec(name="uname", command=("sh", "-c", "uname -m; exit 3")))
+def test_run_once_reports_exit_status_and_output(pulled_on: Board, tiny_image) -> None:
+    result = pulled_on.run_once(tiny_image.ref, RunSpec(name="uname", command=("sh", "-c", "uname -m; exit 3")))
     assert (result.exit_status, result.stdout.strip()) == (3, "riscv64")
 
 
-def test_a_container_that_exits_says_how(board: Board, tiny_image) -> None:
-    board.pull(tiny_image.ref, "linux/riscv64")
+def test_a_container_that_exits_says_how(pulled_on: Board, tiny_image) -> None:
+    board = pulled_on
     container = board.run(tiny_image.ref, RunSpec(name="dies", command=("sh", "-c", "echo bye; exit 7")))
-    reason = wait_until(lambda: board.exited(container) or _raise(), what="exit", deadline=Deadline(30))
+    reason = wait_until(lambda: board.exited(container) or _raise(), what="exit", deadline=Deadline(60))
     assert reason == "exited with code 7"
     assert "bye" in board.logs(container)
 

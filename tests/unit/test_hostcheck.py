@@ -27,14 +27,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 WITH_F = """enabled
 interpreter /usr/bin/qemu-riscv64-static
-flags: OCF
+flags: POCF
 offset 0
 magic 7f454c460201010000000000000000000200f300
 mask ffffffffffffff00fffffffffffffffffeffffff
 """
 DEBIAN_DEFAULT = WITH_F.replace("/usr/bin/qemu-riscv64-static", "/usr/libexec/qemu-binfmt/riscv64-binfmt-P")
-DEBIAN_DEFAULT = DEBIAN_DEFAULT.replace("flags: OCF", "flags: POF")  # what qemu-user-static registers
-WITHOUT_F = WITH_F.replace("flags: OCF", "flags: P")
+DEBIAN_DEFAULT = DEBIAN_DEFAULT.replace("flags: POCF", "flags: POF")  # what qemu-user-static registers
+WITHOUT_F = WITH_F.replace("flags: POCF", "flags: P")
+WITHOUT_P = WITH_F.replace("flags: POCF", "flags: OCF")  # what ENVIRONMENT.md's recipe registers
 
 
 def fake_binfmt(tmp_path: Path, entry: str | None, *, mounted: bool = True) -> Path:
@@ -49,7 +50,7 @@ def test_parse_binfmt_with_f_flag():
     entry = parse_binfmt(WITH_F)
     assert entry["enabled"] is True
     assert entry["interpreter"] == "/usr/bin/qemu-riscv64-static"
-    assert entry["flags"] == "OCF"
+    assert entry["flags"] == "POCF"
     assert entry["magic"] == "7f454c460201010000000000000000000200f300"
 
 
@@ -66,14 +67,20 @@ def test_parse_binfmt_disabled():
 
 
 def test_parse_binfmt_empty_flags_and_empty_text():
-    assert parse_binfmt(WITH_F.replace("flags: OCF", "flags: "))["flags"] == ""
+    assert parse_binfmt(WITH_F.replace("flags: POCF", "flags: "))["flags"] == ""
     assert parse_binfmt("") == {"enabled": False, "interpreter": "", "flags": ""}
 
 
 def test_check_binfmt_ok(tmp_path):
     check = check_binfmt(fake_binfmt(tmp_path, WITH_F))
     assert check.status == OK
-    assert "OCF" in check.detail and "/usr/bin/qemu-riscv64-static" in check.detail
+    assert "POCF" in check.detail and "/usr/bin/qemu-riscv64-static" in check.detail
+
+
+def test_check_binfmt_without_p_fails_naming_argv0(tmp_path):
+    check = check_binfmt(fake_binfmt(tmp_path, WITHOUT_P))
+    assert check.status == FAIL
+    assert "without P" in check.detail and "busybox" in check.detail and "POCF" in check.fix
 
 
 def test_check_binfmt_accepts_debians_own_registration(tmp_path):
@@ -125,7 +132,7 @@ def test_register_string_is_well_formed():
     magic, mask = (field.encode().decode("unicode_escape").encode("latin-1") for field in fields[4:6])
     assert len(magic) == len(mask) == 20
     assert magic[:4] == b"\x7fELF" and magic[18:20] == b"\xf3\x00"  # EM_RISCV
-    assert fields[6:] == ["/usr/bin/qemu-riscv64-static", "OCF"]
+    assert fields[6:] == ["/usr/bin/qemu-riscv64-static", "POCF"]
 
 
 CHECKS = [

@@ -149,6 +149,12 @@ def test_a_build_makes_a_complete_image_and_is_reused(fake_mmdebstrap: Path) -> 
     assert image.disk.stat().st_mtime_ns != mtime and image.key_path.with_suffix(".pub").read_text() != public_key
 
 
+def test_images_can_be_kept_elsewhere(fake_mmdebstrap: Path, tmp_path: Path) -> None:
+    image = ensure_vm_image(VmImageSpec(disk_size="16M"), log=lambda _: None, images_dir=tmp_path / "images")
+    assert image.dir.parent == tmp_path / "images" and image.complete()
+    assert not fake_mmdebstrap.exists() or list(fake_mmdebstrap.iterdir()) == []
+
+
 def test_a_failed_build_names_mmdebstrap_s_output_and_leaves_nothing(fake_mmdebstrap: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FAKE_MMDEBSTRAP_FAIL", "1")
@@ -216,3 +222,12 @@ def test_waiting_on_a_vm_whose_qemu_exited_fails_at_once_with_console_and_stderr
     vm.stop()
     vm.stop()
     assert not vm.overlay.exists() and (tmp_path / "console.log").exists()
+
+
+def test_the_console_tail_drops_terminal_codes_and_blank_lines(tmp_path: Path) -> None:
+    (tmp_path / "console.log").write_text(
+        "OpenSBI v1.5\r\n\r\n[\x1b[0;32m  OK  \x1b[0m] Started ssh.service\r\n\x1b]3008;start=1;type=service\x1b\\"
+        "\x1b7\x1b[32766;32766H\x1b[6n\x1b8\r\x1b[K[  OK  ] Reached target multi-user.target\r\n")
+    vm = Vm("vm-test", VmImage.at(tmp_path / "image"), tmp_path, subprocess.Popen(["true"]), 1)
+    vm.process.wait()
+    assert vm.console_tail(2) == "[  OK  ] Started ssh.service\n[  OK  ] Reached target multi-user.target"
