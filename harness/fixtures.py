@@ -187,6 +187,12 @@ def pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[PullResul
 
 
 @pytest.fixture(scope="session")
+def on_board(pulled: Outcome[PullResult], recipe: Recipe, board: Board) -> PullResult:
+    """The recipe's image, pulled on the board; fails pointing at test_pull when the pull failed."""
+    return pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board_id(board.name)}]")
+
+
+@pytest.fixture(scope="session")
 def started(
     board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings
 ) -> Iterator[Outcome[Deployment]]:

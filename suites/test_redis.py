@@ -26,4 +26,4 @@ def test_auth_set_get(deployment: Deployment, recipe: Recipe) -> None:
 
 
 def test_info_server_says_riscv64(deployment: Deployment, recipe: Recipe) -> None:
-    redis.assert_runs_on(deployment.endpoint(), _password(recipe), "riscv64")
+    redis.assert_runs_on(deployment.endpoint(), _password(recipe), deployment.board.kernel_release(), "riscv64")

@@ -2,7 +2,7 @@
 
 import pytest
 
-from harness.boards import Board, CommandResult, RunSpec
+from harness.boards import Board, CommandResult, PullResult, RunSpec
 from harness.build import BuiltImage
 from harness.deploy import Deployment
 from harness.probes import redis
@@ -12,7 +12,7 @@ pytestmark = pytest.mark.profile("redis-cli")
 
 
 def test_auth_set_get_against_redis(
-    board: Board, image: BuiltImage, recipe: Recipe, redis_server: Deployment
+    board: Board, image: BuiltImage, recipe: Recipe, on_board: PullResult, redis_server: Deployment
 ) -> None:
     password = str(redis_server.recipe.check("redis")["password"])
     host, port = board.peer_address(redis_server.container, redis_server.recipe.port or 6379)
@@ -22,4 +22,5 @@ def test_auth_set_get_against_redis(
                        env={"REDISCLI_AUTH": password})
         return board.run_once(image.ref, spec)
 
-    redis.assert_cli_round_trip(run_cli, redis_server.endpoint(), password)
+    target = f"{recipe.name} on {board.name} ({image.ref.pinned})"
+    redis.assert_cli_round_trip(run_cli, redis_server.endpoint(), password, target)

@@ -96,6 +96,10 @@ class Board(ABC):
                                  "this board's runtime is not containerd")
 
     @abstractmethod
+    def kernel_release(self) -> str:
+        """The release of the kernel the board's containers run on (``uname -r`` there)."""
+
+    @abstractmethod
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
         """Remove any local copy of ``ref`` and pull it for ``platform`` from its registry."""
 

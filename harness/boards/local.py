@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -34,6 +35,9 @@ class LocalBoard(Board):
         self.engine = engine()
         self._network: str | None = None
         self._pulled: set[str] = set()
+
+    def kernel_release(self) -> str:
+        return os.uname().release
 
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
         pinned = self.sees(ref).pinned

@@ -11,18 +11,21 @@ from __future__ import annotations
 import os.path
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlsplit
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.boards.runtimes import RUNTIMES, Containerd, detect_runtime, make_runtime
 from harness.boards.transport import SshTransport
+from harness.conformance.platform import resolve
 from harness.errors import BoardError
+from harness.images import client_for
 from harness.mirror import endpoints
 from harness.reference import ImageRef
 
 LABEL_BOARD = "rvconform.board"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+PLATFORM = "linux/riscv64"
 
 
 @dataclass(frozen=True)
@@ -74,6 +77,9 @@ class SshBoard(Board):
             return f"{host}:{port}"
         return f"127.0.0.1:{self.transport.forward_remote(port, host, port)}"
 
+    def kernel_release(self) -> str:
+        return self.transport.check(["uname", "-r"]).strip()
+
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
         seen = self.sees(ref)
         self.runtime.remove_image(seen.pinned)
@@ -107,12 +113,21 @@ class SshBoard(Board):
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
         name = f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
-        self.runtime.start(self.sees(ref).pinned, name, spec)
+        self.runtime.start(self.sees(ref).pinned, name, self._with_entrypoint(ref, spec))
         return Container(handle=name, name=name, image=self.sees(ref).pinned)
 
     def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
         name = f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
-        return self.runtime.run_once(self.sees(ref).pinned, name, spec, timeout)
+        return self.runtime.run_once(self.sees(ref).pinned, name, self._with_entrypoint(ref, spec), timeout)
+
+    def _with_entrypoint(self, ref: ImageRef, spec: RunSpec) -> RunSpec:
+        """A command is arguments to the image's entrypoint (docker's meaning); ctr replaces the whole
+        process instead, so for ctr the entrypoint, read from the registry, goes in front."""
+        if not spec.command or not isinstance(self.runtime, Containerd):
+            return spec
+        config = resolve(client_for(ref), ref.repository, ref.digest or ref.tag or "latest", PLATFORM).config
+        entrypoint = tuple((config.get("config") or {}).get("Entrypoint") or ())
+        return replace(spec, command=(*entrypoint, *spec.command))
 
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:
         board_port = self.runtime.service_port(container.handle, port)

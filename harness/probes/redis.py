@@ -79,32 +79,36 @@ def server_info(endpoint: Endpoint, password: str | None) -> dict[str, object]:
         return connection.info("server")
 
 
-def assert_runs_on(endpoint: Endpoint, password: str | None, architecture: str = "riscv64") -> None:
-    """``INFO server`` says the server runs on ``architecture`` with 64-bit pointers."""
+def assert_runs_on(endpoint: Endpoint, password: str | None, kernel_release: str,
+                   architecture: str = "riscv64") -> None:
+    """``INFO server`` says the server runs on ``architecture`` with 64-bit pointers, on the board's own
+    kernel (``kernel_release``: a VM's or a real board's, not the build machine's)."""
     __tracebackhide__ = True
     info = server_info(endpoint, password)
     os_line = str(info.get("os", ""))
     assert architecture in os_line, (
         f"{endpoint.target}: expected INFO server 'os' to name {architecture}, got {os_line!r}"
     )
+    assert kernel_release in os_line, (
+        f"{endpoint.target}: expected INFO server 'os' to name the board's kernel {kernel_release}, got {os_line!r}"
+    )
     assert str(info.get("arch_bits")) == "64", (
         f"{endpoint.target}: expected INFO server arch_bits 64, got {info.get('arch_bits')!r}"
     )
 
 
-def assert_cli_round_trip(run_cli: Callable[..., CommandResult], server: Endpoint, password: str) -> None:
-    """redis-cli, run with ``run_cli(*args)``, AUTHs (via REDISCLI_AUTH), SETs and GETs on ``server``.
-
-    ``server`` is the redis server as the harness reaches it, to confirm the write landed there.
-    """
+def assert_cli_round_trip(run_cli: Callable[..., CommandResult], server: Endpoint, password: str,
+                          target: str) -> None:
+    """redis-cli (``target``), run with ``run_cli(*args)``, AUTHs (via REDISCLI_AUTH), SETs and GETs on
+    ``server``: the redis server as the harness reaches it, to confirm the write landed there."""
     __tracebackhide__ = True
     token = f"rvconform-{time.monotonic_ns()}"
     for args, expected in ((("SET", "rvconform:cli", token), "OK"), (("GET", "rvconform:cli"), token)):
         result = run_cli(*args)
         assert result.exit_status == 0 and result.stdout.strip() == expected, (
-            f"{server.target}: expected `redis-cli {' '.join(args[:2])}` to print {expected!r}, "
+            f"{target}: expected `redis-cli {' '.join(args[:2])}` against {server.target} to print {expected!r}, "
             f"got exit {result.exit_status} and {result.output.strip()[:300]!r}"
         )
     with client(server, password) as connection:
         stored = connection.get("rvconform:cli")
-    assert stored == token.encode(), f"{server.target}: redis-cli's SET did not reach the server ({stored!r})"
+    assert stored == token.encode(), f"{target}: its SET did not reach {server.target} ({stored!r})"
