@@ -133,6 +133,7 @@ class Sshd:
     port: int
     key: Path
     other_key: Path
+    pid: int
 
     def url(self, runtime: str = "docker", key: Path | None = None) -> str:
         return f"ssh://root@127.0.0.1:{self.port}?key={key or self.key}&runtime={runtime}"
@@ -162,7 +163,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), what="test sshd",
                deadline=Deadline(20), alive=lambda: None if process.poll() is None else "exited",
                logs=lambda: (home / "log").read_text())
-    yield Sshd(port, home / "client_key", home / "other_key")
+    yield Sshd(port, home / "client_key", home / "other_key", process.pid)
     process.terminate()
     process.wait(timeout=10)
 

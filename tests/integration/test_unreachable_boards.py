@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -41,3 +42,21 @@ def test_an_unreachable_board_fails_its_own_tests_and_the_others_go_on(run_suite
     assert f"see test_board_reachable[{dead_id}]" in run.message(f"test_pull[tiny-{dead_id}]")
     assert run.outcome("test_board_reachable[local]") == run.outcome("test_pull[tiny-local]") == "passed"
     assert time.monotonic() - started < 120
+
+
+def test_a_board_that_goes_down_mid_run_fails_fast_and_the_others_go_on(sshd, tiny_image) -> None:
+    board = open_board(sshd.url("docker"), LABELS)
+    local = open_board("local", LABELS)
+    try:
+        assert board.kernel_release()
+        subprocess.run(["pkill", "-P", str(sshd.pid)], check=True)  # end the session: the board is gone
+        started = time.monotonic()
+        with pytest.raises(BoardUnreachable, match="the connection is gone"):
+            board.pull(tiny_image.ref, "linux/riscv64")
+        with pytest.raises(BoardUnreachable, match=r"not run: the connection is gone"):
+            board.kernel_release()
+        assert time.monotonic() - started < 30
+        assert local.pull(tiny_image.ref, "linux/riscv64").digest == tiny_image.ref.digest
+    finally:
+        board.close()
+        local.close()
