@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 from harness.build import Builder
-from harness.hostcheck import find_buildkit_cli
+from harness.buildkit import find_buildkit_cli
 from harness.recipes import load_recipe
 from harness.registry import spawn_registry
 

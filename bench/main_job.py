@@ -19,8 +19,8 @@ import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from harness.buildkit import find_buildkit_cli
 from harness.cache import cache_dir
-from harness.hostcheck import find_buildkit_cli
 
 ROOT = Path(__file__).parents[1]
 

@@ -18,9 +18,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import bootstrap, sources
+from harness.buildkit import find_buildkit_cli
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
-from harness.hostcheck import find_buildkit_cli
 from harness.probes.wait import log_tail
 from harness.push import push_unless_present, untag
 from harness.recipes import Recipe

@@ -8,11 +8,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import docker
@@ -20,6 +18,7 @@ import docker.errors
 import requests
 
 from harness.bootstrap import IMAGE_REPOSITORY
+from harness.buildkit import find_buildkit_cli, run_quietly
 from harness.engine import engine
 from harness.errors import EngineError
 
@@ -35,7 +34,6 @@ QEMU_RISCV64_REGISTER = (
 )
 SETUP_HOST = "run scripts/setup-host as root"
 BOOTSTRAP = "run rvconform bootstrap"
-CLI_CANDIDATES = ("/usr/bin/docker", "/usr/local/bin/docker")
 PACKAGES = {  # binary -> the Debian packages that provide it (and what it needs)
     "docker-registry": "docker-registry",
     "mmdebstrap": "mmdebstrap",
@@ -56,16 +54,6 @@ class Check:
     fix: str | None = None
 
 
-@dataclass(frozen=True)
-class BuildkitCli:
-    """A docker client for BuildKit builds: ``buildx`` -> `docker buildx build`, else a 20.10-22.x client
-    with BuildKit built in -> `DOCKER_BUILDKIT=1 docker build`."""
-
-    path: str
-    buildx: bool
-    version: str = ""
-
-
 def parse_binfmt(text: str) -> dict[str, str | bool]:
     """Parse a binfmt_misc entry ("enabled", "interpreter X", "flags: OCF", ...) into a dict that always
     has ``enabled`` (bool), ``interpreter`` and ``flags`` (possibly empty)."""
@@ -77,12 +65,6 @@ def parse_binfmt(text: str) -> dict[str, str | bool]:
         elif key:
             entry[key.removesuffix(":")] = value.strip()
     return entry
-
-
-def major_version(version: str) -> int | None:
-    """The major number of a version string: "20.10.24+dfsg1" -> 20; None when there is none."""
-    match = re.match(r"\s*v?(\d+)", version)
-    return int(match.group(1)) if match else None
 
 
 def version_in(text: str) -> str:
@@ -240,56 +222,10 @@ def _tool_check(name: str, binary: str, purpose: str, missing: str = WARN) -> Ch
     return Check(name, OK, f"{path} {tool_version(path)}")
 
 
-def _run(command: list[str], timeout: float = 20) -> subprocess.CompletedProcess[str] | None:
-    try:
-        return subprocess.run(command, capture_output=True, text=True, timeout=timeout, input="")
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-
-
 def tool_version(path: str) -> str:
     """The version a tool reports for ``--version``."""
-    result = _run([path, "--version"])
+    result = run_quietly([path, "--version"])
     return version_in(result.stdout + result.stderr) if result else "(version unknown)"
-
-
-def client_version(path: str) -> str:
-    """A docker client's own version (no engine needed); empty when it does not say."""
-    result = _run([path, "version", "--format", "{{.Client.Version}}"], timeout=10)
-    version = result.stdout.strip() if result else ""
-    if major_version(version) is None:  # an old client, or one that could not even print that
-        result = _run([path, "--version"], timeout=10)
-        match = re.search(r"version v?(\d[^\s,]*)", result.stdout) if result else None
-        version = match.group(1) if match else ""
-    return version
-
-
-def _candidate_clis() -> list[str]:
-    unique: dict[str, str] = {}  # realpath -> the first name seen for it
-    for path in (shutil.which("docker"), *CLI_CANDIDATES):
-        if path and os.access(path, os.X_OK):
-            unique.setdefault(os.path.realpath(path), path)
-    return list(unique.values())
-
-
-def _has_buildx(path: str) -> bool:
-    result = _run([path, "buildx", "version"], timeout=10)
-    return result is not None and result.returncode == 0
-
-
-@cache
-def find_buildkit_cli() -> BuildkitCli | None:
-    """The docker client to build with: one with buildx if any, else a 20.10-22.x client (BuildKit built
-    in), else None. Looks at `docker` on PATH, /usr/bin/docker and /usr/local/bin/docker."""
-    candidates = _candidate_clis()
-    for path in candidates:
-        if _has_buildx(path):
-            return BuildkitCli(path, buildx=True, version=client_version(path))
-    for path in candidates:
-        version = client_version(path)
-        if (major_version(version) or 99) < 23:
-            return BuildkitCli(path, buildx=False, version=version)
-    return None
 
 
 def find_riscv64_image(client: docker.DockerClient) -> str | None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.buildkit import major_version
 from harness.hostcheck import (
     FAIL,
     OK,
@@ -17,7 +18,6 @@ from harness.hostcheck import (
     check_binfmt,
     exit_code,
     format_table,
-    major_version,
     parse_binfmt,
     summary,
     version_in,
