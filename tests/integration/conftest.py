@@ -7,6 +7,7 @@ directory) and read the verdicts from the JUnit XML it writes.
 from __future__ import annotations
 
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -152,11 +153,13 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
     port = _free_port()
+    containers_conf = _podman_limits_within_ours(home)
     config = home / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
                       f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
                       "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                      f"AllowTcpForwarding yes\nPidFile {home / 'sshd.pid'}\n")
+                      f"AllowTcpForwarding yes\nPidFile {home / 'sshd.pid'}\n"
+                      f"SetEnv CONTAINERS_CONF={containers_conf}\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     with (home / "log").open("wb") as log:
         process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)
@@ -166,6 +169,19 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     yield Sshd(port, home / "client_key", home / "other_key", process.pid)
     process.terminate()
     process.wait(timeout=10)
+
+
+def _podman_limits_within_ours(home: Path) -> Path:
+    """A containers.conf for the podman board: its rlimits no higher than this process may set.
+
+    podman asks runc for nofile=1048576 by default; a sandbox without CAP_SYS_RESOURCE cannot grant that
+    (and refuses nproc at its hard limit), so every container would fail to start. A real board is unaffected.
+    """
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    nofile = 1048576 if hard == resource.RLIM_INFINITY else hard
+    conf = home / "containers.conf"
+    conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc=4096:4096"]\n')
+    return conf
 
 
 def _free_port() -> int:

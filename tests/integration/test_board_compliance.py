@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import uuid
 
 import pytest
@@ -17,7 +18,7 @@ from harness.runstate import Run
 # A TCP service from the tiny image (static busybox): one line per connection, naming the machine.
 ECHO_SERVER = ("sh", "-c", 'echo listening; while true; do echo "rvconform:$(uname -m)" | nc -l -p 7777; done')
 ECHO_CLIENT = ("nc",)
-BOARDS = ["local", "ssh-docker", pytest.param("qemu", marks=pytest.mark.slow)]
+BOARDS = ["local", "ssh-docker", "ssh-podman", pytest.param("qemu", marks=pytest.mark.slow)]
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +33,8 @@ def qemu_run():
 def board(request: pytest.FixtureRequest, registry_process):
     """One board of each kind for the module, reaching the test registry; close() must leave nothing."""
     labels = {"rvconform.managed": "true", "rvconform.run": f"compliance-{uuid.uuid4().hex[:8]}"}
-    url = request.getfixturevalue("sshd").url("docker") if request.param == "ssh-docker" else request.param
+    ssh_runtime = request.param.removeprefix("ssh-") if request.param.startswith("ssh-") else None
+    url = request.getfixturevalue("sshd").url(ssh_runtime) if ssh_runtime else request.param
     run = request.getfixturevalue("qemu_run") if request.param == "qemu" else None
     opened = open_board(url, labels, run)
     opened.attach_registry(registry_process.url)
@@ -43,6 +45,10 @@ def board(request: pytest.FixtureRequest, registry_process):
 
 
 def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
+    if kind == "ssh-podman":
+        listing = subprocess.run(["podman", "ps", "-aq", "--filter", f"label=rvconform.run={run_id}"],
+                                 capture_output=True, text=True, check=True)
+        return listing.stdout.split()
     if kind != "qemu":
         return [c.name for c in engine().containers.list(all=True, filters={"label": f"rvconform.run={run_id}"})]
     vm = run.read("vm")
