@@ -118,6 +118,16 @@ def registry_process(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def qemu_run():
+    """A run whose QEMU board is shared by every module that asks: one VM boot, stopped at the end."""
+    from harness.runstate import Run
+
+    run = Run.start()
+    yield run
+    run.close()
+
+
+@pytest.fixture(scope="session")
 def tiny_image(registry_process, tmp_path_factory: pytest.TempPathFactory):
     """The tiny test recipe, built for riscv64 and pushed to ``registry_process``."""
     from harness.build import Builder

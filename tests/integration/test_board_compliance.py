@@ -21,14 +21,6 @@ ECHO_CLIENT = ("nc",)
 BOARDS = ["local", "ssh-docker", "ssh-podman", pytest.param("qemu", marks=pytest.mark.slow)]
 
 
-@pytest.fixture(scope="module")
-def qemu_run():
-    """A run of its own for the VM: booted on first use, stopped when the module is done."""
-    run = Run.start()
-    yield run
-    run.close()
-
-
 @pytest.fixture(scope="module", params=BOARDS)
 def board(request: pytest.FixtureRequest, registry_process):
     """One board of each kind for the module, reaching the test registry; close() must leave nothing."""

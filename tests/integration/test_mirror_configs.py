@@ -11,22 +11,14 @@ import pytest
 from harness.boards import open_board
 from harness.errors import BoardError
 from harness.mirror import mirrored_name, reference_mirror_files
-from harness.runstate import Run
 
 BOARDS = ["local", pytest.param("qemu", marks=pytest.mark.slow)]
-
-
-@pytest.fixture(scope="module")
-def vm_run():
-    run = Run.start()
-    yield run
-    run.close()
 
 
 @pytest.fixture(scope="module", params=BOARDS)
 def board(request: pytest.FixtureRequest, registry_process):
     labels = {"rvconform.managed": "true", "rvconform.run": f"mirror-{uuid.uuid4().hex[:8]}"}
-    run = request.getfixturevalue("vm_run") if request.param == "qemu" else None
+    run = request.getfixturevalue("qemu_run") if request.param == "qemu" else None
     opened = open_board(request.param, labels, run)
     opened.attach_registry(registry_process.url)
     yield opened
