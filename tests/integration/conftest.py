@@ -187,10 +187,13 @@ def _podman_limits_within_ours(home: Path) -> Path:
     podman asks runc for nofile=1048576 by default; a sandbox without CAP_SYS_RESOURCE cannot grant that
     (and refuses nproc at its hard limit), so every container would fail to start. A real board is unaffected.
     """
-    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
-    nofile = 1048576 if hard == resource.RLIM_INFINITY else hard
+    def capped(limit: int, most: int) -> int:
+        hard = resource.getrlimit(limit)[1]
+        return most if hard == resource.RLIM_INFINITY else min(hard, most)
+
+    nofile, nproc = capped(resource.RLIMIT_NOFILE, 1048576), capped(resource.RLIMIT_NPROC, 4096)
     conf = home / "containers.conf"
-    conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc=4096:4096"]\n')
+    conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n')
     return conf
 
 
