@@ -11,6 +11,9 @@ from harness.probes import READINESS, Endpoint
 from harness.probes.wait import Deadline, wait_until
 from harness.recipes import Recipe
 
+ATTEMPT_SECONDS = 5.0
+MIN_ATTEMPT_SECONDS = 0.5
+
 
 @dataclass(frozen=True)
 class Deployment:
@@ -43,12 +46,13 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
     ports = (recipe.port,) if recipe.port else ()
     container = board.run(image.ref, RunSpec(name=recipe.name, ports=ports))
     deployment = Deployment(board, recipe, image, container)
+    deadline = Deadline(ready_timeout)
     try:
         if recipe.port:
             wait_until(
-                lambda: _ready(recipe, deployment.endpoint()),
+                lambda: _ready(recipe, deployment.endpoint(), _attempt_seconds(deadline)),
                 what=f"{deployment.target}, port {recipe.port}",
-                deadline=Deadline(ready_timeout),
+                deadline=deadline,
                 alive=lambda: board.exited(container),
                 logs=lambda: board.logs(container),
             )
@@ -58,10 +62,15 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
     return deployment
 
 
-def _ready(recipe: Recipe, endpoint: Endpoint) -> None:
+def _attempt_seconds(deadline: Deadline) -> float:
+    # One slow attempt must not carry the wait far past its deadline; a floor keeps it meaningful.
+    return min(ATTEMPT_SECONDS, max(MIN_ATTEMPT_SECONDS, deadline.remaining()))
+
+
+def _ready(recipe: Recipe, endpoint: Endpoint, seconds: float) -> None:
     for profile, answers in READINESS.items():
         if recipe.check(profile) is not None:
-            answers(endpoint)
+            answers(endpoint, seconds)
             return
     # No protocol known: a TCP connection is the best we can do (a proxy may accept it early).
-    socket.create_connection((endpoint.host, endpoint.port), timeout=5).close()
+    socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from harness.probes import http, redis
 from harness.probes.endpoint import Endpoint
 
-#: How to tell that a service of each check profile is ready to be probed.
-READINESS: dict[str, Callable[[Endpoint], None]] = {"redis": redis.answers, "nginx": http.answers}
+#: How to tell that a service of each check profile is ready to be probed (endpoint, seconds per attempt).
+READINESS: dict[str, Callable[[Endpoint, float], None]] = {"redis": redis.answers, "nginx": http.answers}
 
 __all__ = ["READINESS", "Endpoint"]

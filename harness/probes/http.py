@@ -9,14 +9,14 @@ from harness.probes.endpoint import Endpoint
 TIMEOUT = (5.0, 10.0)
 
 
-def get(endpoint: Endpoint, path: str = "/") -> requests.Response:
+def get(endpoint: Endpoint, path: str = "/", timeout: float | tuple[float, float] = TIMEOUT) -> requests.Response:
     """GET a path, without following redirects, with short timeouts."""
-    return requests.get(endpoint.url + path, timeout=TIMEOUT, allow_redirects=False)
+    return requests.get(endpoint.url + path, timeout=timeout, allow_redirects=False)
 
 
-def answers(endpoint: Endpoint) -> None:
+def answers(endpoint: Endpoint, timeout: float = TIMEOUT[0]) -> None:
     """Return when the server answers HTTP at all (any status)."""
-    get(endpoint, "/")
+    get(endpoint, "/", timeout)
 
 
 def assert_page(endpoint: Endpoint, heading: str, path: str = "/") -> None:

@@ -13,15 +13,15 @@ from harness.probes.endpoint import Endpoint
 TIMEOUT = 5.0
 
 
-def client(endpoint: Endpoint, password: str | None = None) -> redis.Redis:
+def client(endpoint: Endpoint, password: str | None = None, timeout: float = TIMEOUT) -> redis.Redis:
     """A redis-py client with short timeouts; RESP2, so a refusal is the plain NOAUTH a user sees."""
     return redis.Redis(host=endpoint.host, port=endpoint.port, password=password, protocol=2,
-                       socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+                       socket_timeout=timeout, socket_connect_timeout=timeout)
 
 
-def answers(endpoint: Endpoint) -> None:
+def answers(endpoint: Endpoint, timeout: float = TIMEOUT) -> None:
     """Return when the server speaks the redis protocol (PONG, or a refusal for want of AUTH)."""
-    with client(endpoint) as connection:
+    with client(endpoint, timeout=timeout) as connection:
         try:
             connection.ping()
         except redis.AuthenticationError:

@@ -55,3 +55,11 @@ def test_one_deadline_is_shared_by_consecutive_waits() -> None:
 def test_log_tail_keeps_the_last_lines() -> None:
     tail = log_tail("\n".join(str(i) for i in range(100)), lines=3)
     assert "97\n98\n99" in tail and "\n96\n" not in tail
+
+
+def test_a_readiness_attempt_never_outlasts_the_deadline_by_much() -> None:
+    from harness.deploy import ATTEMPT_SECONDS, MIN_ATTEMPT_SECONDS, _attempt_seconds
+
+    assert _attempt_seconds(Deadline(600)) == ATTEMPT_SECONDS
+    assert 1.0 < _attempt_seconds(Deadline(2)) <= 2
+    assert _attempt_seconds(Deadline(0)) == MIN_ATTEMPT_SECONDS
