@@ -5,7 +5,6 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import socket
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ from urllib.parse import urlsplit
 
 from harness.cache import cache_dir
 from harness.errors import RegistryError
+from harness.ports import free_loopback_port
 from harness.probes.wait import Deadline, wait_until
 from harness.registry_client import RegistryClient
 
@@ -123,7 +123,7 @@ def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] |
 
 def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, int] | None
                 ) -> tuple[Registry, subprocess.Popen[bytes]]:
-    port = _free_port()
+    port = free_loopback_port()
     storage = shared[0] if shared else workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -147,9 +147,3 @@ def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, in
         process.wait()
         raise RegistryError(f"the registry did not start: {error}") from None
     return registry, process
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

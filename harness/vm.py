@@ -19,6 +19,7 @@ from pathlib import Path
 from types import TracebackType
 
 from harness.errors import BoardUnreachable, ReadinessTimeout
+from harness.ports import free_loopback_port
 from harness.probes.wait import Deadline, wait_until
 from harness.runstate import Run
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
@@ -109,7 +110,7 @@ class Vm:
     def _spawn(cls, name: str, image: VmImage, workdir: Path, cpus: int, memory_mb: int) -> Vm:
         _make_overlay(image, workdir / "overlay.qcow2")
         for attempt in range(_PORT_ATTEMPTS):
-            port = _free_port()
+            port = free_loopback_port()
             vm = cls(name, image, workdir, _popen_qemu(image, workdir, port, cpus, memory_mb), port)
             # A port taken between choosing and binding it makes QEMU exit at once: try another.
             if attempt + 1 == _PORT_ATTEMPTS or not vm._lost_port_race():
@@ -209,9 +210,3 @@ def _popen_qemu(image: VmImage, workdir: Path, port: int, cpus: int, memory_mb: 
             raise BoardUnreachable(f"{QEMU} is not installed",
                                    fix="run scripts/setup-host, or apt-get install -y qemu-system-misc opensbi"
                                    ) from None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]

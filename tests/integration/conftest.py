@@ -156,13 +156,14 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
 
     Its board is this machine: the SSH board code path, end to end, against the local engine.
     """
+    from harness.ports import free_loopback_port
     from harness.probes.wait import Deadline, wait_until
 
     home = tmp_path_factory.mktemp("sshd")
     for name in ("host_key", "client_key", "other_key"):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
     (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
-    port = _free_port()
+    port = free_loopback_port()
     containers_conf = _podman_limits_within_ours(home)
     config = home / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
@@ -195,9 +196,3 @@ def _podman_limits_within_ours(home: Path) -> Path:
     conf = home / "containers.conf"
     conf.write_text(f'[containers]\ndefault_ulimits = ["nofile={nofile}:{nofile}", "nproc={nproc}:{nproc}"]\n')
     return conf
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
