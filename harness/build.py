@@ -92,7 +92,7 @@ class Builder:
         ]
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
-        for name, value in oci_labels(recipe).items():
+        for name, value in oci_labels(recipe.dir, recipe.tag).items():
             command += ["--label", f"{name}={value}"]
         command.append(str(context))
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}

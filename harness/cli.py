@@ -27,7 +27,18 @@ commands:
 
 `rvconform run --help` lists the suite options (--recipes, --recipe, --image, --registry, --board,
 --reports, ...) in the 'rvconform' group.
+
+exit status of `rvconform run`:
+  0    every selected check passed (skipped checks say why in the report)
+  1    a check failed, or could not run because something it needs failed (an error)
+  2    usage or set-up error: a bad option or recipe, nothing selected, a missing prerequisite
+  3    internal error in rvconform or pytest (please report it with the output)
+  130  interrupted (Ctrl-C or SIGTERM); reports/results.json and the report header say so
+Other commands: 0 success, 1 a doctor check failed, 2 usage or set-up error.
 """
+
+#: pytest's exit codes -> rvconform's (pytest 2 is an interruption, 4 a usage error, 5 "no tests ran").
+RUN_EXIT_CODES = {0: 0, 1: 1, 2: 130, 3: 3, 4: 2, 5: 2}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,6 +47,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help"):
         print(f"usage: rvconform {{run,doctor,bootstrap,config,sizes}} ...\n\n{DESCRIPTION}")
         return 0 if args else 2
+    if args[0] == "--version":
+        from harness.environment import rvconform_version
+
+        print(f"rvconform {rvconform_version()}")
+        return 0
     command, rest = args[0], args[1:]
     commands = {"run": run, "doctor": doctor, "bootstrap": bootstrap, "config": config, "sizes": sizes}
     if command not in commands:
@@ -45,14 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return commands[command](rest)
     except RvconformError as error:
         print(f"rvconform {command}: {error}", file=sys.stderr)
-        return 1
+        return 2
     except KeyboardInterrupt:
         print(f"rvconform {command}: interrupted", file=sys.stderr)
         return 130
 
 
 def run(args: list[str]) -> int:
-    """Run the suites with reports on (default ./reports); pytest's exit code."""
+    """Run the suites with reports on (default ./reports); the exit status in DESCRIPTION."""
     import pytest
 
     # Located, not imported: pytest must import the suites itself to rewrite their asserts.
@@ -60,7 +76,11 @@ def run(args: list[str]) -> int:
     has_reports = any(a == "--reports" or a.startswith("--reports=") for a in args)
     options = [] if has_reports else ["--reports", "reports"]
     targets = [] if any(_is_suite_path(a) for a in args) else [suites_dir]
-    return int(pytest.main([*targets, *options, *args]))
+    status = int(pytest.main([*targets, *options, *args]))
+    if status == pytest.ExitCode.NO_TESTS_COLLECTED:
+        print("rvconform run: no test was selected, so nothing was checked; check --recipe, --board and -k",
+              file=sys.stderr)
+    return RUN_EXIT_CODES.get(status, status)
 
 
 def _is_suite_path(arg: str) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from harness.boards import Board, Container, RunSpec
 from harness.build import BuiltImage
+from harness.errors import ReadinessTimeout, RvconformError
 from harness.probes import READINESS, Endpoint
 from harness.probes.wait import Deadline, wait_until
 from harness.recipes import Recipe
@@ -56,10 +57,21 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
                 alive=lambda: board.exited(container),
                 logs=lambda: board.logs(container),
             )
+    except ReadinessTimeout as error:
+        error.container_log = _whole_log(board, container)
+        board.remove(container)
+        raise
     except BaseException:
         board.remove(container)
         raise
     return deployment
+
+
+def _whole_log(board: Board, container: Container) -> str:
+    try:
+        return board.logs(container)
+    except RvconformError as error:  # the log is evidence, not the verdict: keep the original failure
+        return f"(the container's log could not be read: {error})"
 
 
 def _attempt_seconds(deadline: Deadline) -> float:

@@ -57,4 +57,9 @@ class BoardUnreachable(BoardError):
 
 
 class ReadinessTimeout(RvconformError):
-    """A container did not become ready before its deadline, or exited while we waited."""
+    """A container did not become ready before its deadline, or exited while we waited.
+
+    ``container_log`` is the container's whole output when there was a container to ask.
+    """
+
+    container_log: str | None = None

@@ -144,6 +144,7 @@ def connected(
 def _connect(board_url: str, run: Run, settings: Settings, request: pytest.FixtureRequest) -> Board:
     opened = open_board(board_url, run.labels, run)
     try:
+        run.write(f"board-{board_id(board_url)}", {"url": board_url, "kernel": opened.kernel_release()})
         own = _run_registry_url(settings, request)
         for url in _registry_urls(settings, request):
             opened.attach_registry(url, settings.registry_address if url == own else None)
@@ -199,9 +200,13 @@ def started(
     """The recipe's container started on the board and answering, as an outcome."""
     pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board_id(board.name)}]")
     outcome = _attempt(deploy, board, recipe, image, rv_settings.ready_timeout)
+    failed_log = getattr(outcome.error, "container_log", None)
+    if failed_log is not None:
+        _save_log(rv_settings, recipe, board, failed_log)
     yield outcome
     if outcome.value is not None:
-        _save_logs(rv_settings, outcome.value)
+        with contextlib.suppress(RvconformError):
+            _save_log(rv_settings, recipe, board, outcome.value.logs())
         board.remove(outcome.value.container)
 
 
@@ -237,11 +242,11 @@ def size_baseline(recipe: Recipe, pytestconfig: pytest.Config) -> Baseline | Non
     return baselines.get(recipe.name)
 
 
-def _save_logs(settings: Settings, deployment: Deployment) -> None:
-    with contextlib.suppress(OSError, RvconformError):
+def _save_log(settings: Settings, recipe: Recipe, board: Board, text: str) -> None:
+    """Keep a service container's output in the logs directory (a courtesy: never fails the test)."""
+    with contextlib.suppress(OSError):
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        path = settings.logs_dir / f"container-{deployment.recipe.name}-{_slug(deployment.board.name)}.log"
-        path.write_text(deployment.logs())
+        (settings.logs_dir / f"container-{recipe.name}-{_slug(board.name)}.log").write_text(text)
 
 
 def _slug(text: str) -> str:

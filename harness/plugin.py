@@ -6,6 +6,7 @@ inert for test runs that request none of its fixtures.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from collections.abc import Generator
 from pathlib import Path
@@ -14,12 +15,14 @@ from typing import Any
 import pytest
 
 from harness import reports, size_run
+from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
 from harness.fixtures import board_id
 from harness.recipes import Recipe, load_recipes
+from harness.results import ResultCollector
 from harness.runstate import Run
-from harness.settings import add_options, read_settings
+from harness.settings import Settings, add_options, read_settings
 from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 _WORKER_KEY = "rvconform_run"
@@ -152,41 +155,65 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A failed build shows its build log; a failed start shows the container's own log."""
     recipe = item.callspec.params.get("recipe")
-    if not isinstance(recipe, Recipe) or item.originalname not in ("test_build", "test_starts"):
+    if not isinstance(recipe, Recipe):
         return
-    record = item.config.stash[RUN].read(f"image-{recipe.name}") or {}
-    extra = reports.log_extra(record.get("log_path"), f"build log of {recipe.name}")
+    extra = None
+    if item.originalname == "test_build":
+        record = item.config.stash[RUN].read(f"image-{recipe.name}") or {}
+        extra = reports.log_extra(record.get("log_path"), f"build log of {recipe.name}")
+    elif item.originalname == "test_starts":
+        error = getattr(getattr(item, "funcargs", {}).get("started"), "error", None)
+        text = getattr(error, "container_log", None)
+        board = item.callspec.params.get("board_url", "")
+        extra = reports.text_extra(text, f"container log of {recipe.name} on {board}") if text is not None else None
     if extra is not None:
         report.extras = [*getattr(report, "extras", []), extra]
 
 
 class _SummaryPlugin:
-    """In the controlling process: size records and one line per image at the end of the run."""
+    """In the controlling process: sizes, results.json, the report's header, --summary, and one line per
+    image at the end of the run."""
 
     def __init__(self) -> None:
         self.summary = reports.ImageSummary()
-        self.sizes_html: str | None = None
+        self.results = ResultCollector()
+        self.sizes: size_run.SizeSummary | None = None
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that embeds the sizes
-    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         config = session.config
         if RUN not in config.stash or not _recipes(config):
             return
+        settings: Settings = config.stash[SETTINGS]
+        interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        self.sizes = self._finish_sizes(config, record=not interrupted)
+        environment = run_environment(_board_kernels(config))
+        _add_to_report_header(config, environment, interrupted)
+        if settings.reports_dir:
+            self.results.write(settings.reports_dir / "results.json", exit_status=int(exitstatus),
+                               interrupted=interrupted, environment=environment)
+        if settings.summary_file:
+            _append_summary(settings.summary_file, self.results.counts(), self.sizes, interrupted)
+
+    def _finish_sizes(self, config: pytest.Config, *, record: bool) -> size_run.SizeSummary | None:
         baselines, note = config.stash[BASELINES]
         try:
-            self.sizes_html = size_run.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config),
-                                              baselines, note, size_run.RunIdentity.here())
+            return size_run.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config), baselines, note,
+                                   size_run.RunIdentity.here(), record=record)
         except (RvconformError, OSError) as error:
-            session.config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
+            config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
+            return None
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_html_results_summary(self, prefix: list[str]) -> None:
-        if self.sizes_html:
-            prefix.append(self.sizes_html)
+        if self.sizes and self.sizes.html:
+            prefix.append(self.sizes.html)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)
+        self.results.add(report)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.summary.render()
@@ -194,6 +221,35 @@ class _SummaryPlugin:
             terminalreporter.section("rvconform: images")
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+def _board_kernels(config: pytest.Config) -> dict[str, str]:
+    run: Run = config.stash[RUN]
+    records = (run.read(f"board-{board_id(url)}") for url in config.stash[SETTINGS].boards)
+    return {record["url"]: record["kernel"] for record in records if record}
+
+
+def _add_to_report_header(config: pytest.Config, environment: dict[str, str], interrupted: bool) -> None:
+    """The HTML report's environment table (pytest-metadata's, read by pytest-html) and JUnit's properties."""
+    rows = {**({"RUN INTERRUPTED": "yes: the run did not finish; tests not run are not in this report"}
+               if interrupted else {}), **environment}
+    with contextlib.suppress(ImportError, KeyError):
+        from pytest_metadata.plugin import metadata_key
+
+        config.stash[metadata_key].update(rows)  # in place: pytest-html holds this very dict
+    with contextlib.suppress(ImportError, KeyError):
+        from _pytest.junitxml import xml_key  # what the public record_testsuite_property fixture uses
+
+        for key, value in rows.items():
+            config.stash[xml_key].add_global_property(key, value)
+
+
+def _append_summary(path: Path, counts: dict[str, int], sizes: size_run.SizeSummary | None,
+                    interrupted: bool) -> None:
+    verdicts = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count) or "no test ran"
+    lines = ["## rvconform", "", f"**{'Interrupted: ' if interrupted else ''}{verdicts}**", ""]
+    with path.open("a", encoding="utf-8") as summary:
+        summary.write("\n".join(lines) + "\n" + (sizes.markdown if sizes else "No image was measured.\n") + "\n")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -42,9 +42,14 @@ def log_extra(path: str | Path | None, name: str) -> Any | None:
     """A pytest-html text extra holding a log file, or None when there is none."""
     if not path or not Path(path).is_file():
         return None
+    return text_extra(Path(path).read_text(errors="replace"), name)
+
+
+def text_extra(text: str, name: str) -> Any:
+    """A pytest-html text extra (the report shows it under the test's row)."""
     from pytest_html import extras
 
-    return extras.text(Path(path).read_text(errors="replace"), name=name)
+    return extras.text(text or "(empty)", name=name)
 
 
 @dataclass

@@ -33,6 +33,7 @@ class Settings:
     size_history: Path | None = None
     baseline_branch: str = "main"
     baseline_file: Path | None = None
+    summary_file: Path | None = None
 
     @property
     def history_path(self) -> Path | None:
@@ -79,6 +80,9 @@ def add_options(parser: pytest.Parser) -> None:
                     help="size growth is measured against this branch's last record in the history (default: main)")
     group.addoption("--baseline", metavar="FILE", default=None,
                     help="a pinned sizes.json to measure size growth against (wins over --baseline-branch)")
+    group.addoption("--summary", metavar="FILE", default=None,
+                    help="append the Markdown size table and the verdict counts to FILE at the end of the run, "
+                    "e.g. $GITHUB_STEP_SUMMARY")
     group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=DEFAULT_READY_TIMEOUT,
                     help="how long a started container may take to answer (default: 120)")
 
@@ -101,6 +105,7 @@ def read_settings(config: pytest.Config) -> Settings:
             size_history=_path(config.getoption("size_history")),
             baseline_branch=config.getoption("baseline_branch"),
             baseline_file=_existing(config.getoption("baseline"), "--baseline"),
+            summary_file=_path(config.getoption("summary")),
         )
     except RvconformError as error:
         raise pytest.UsageError(str(error)) from None

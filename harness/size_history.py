@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -21,7 +20,6 @@ from harness.recipes import Budget
 from harness.sizes import ImageSize, LayerSize
 from harness.units import format_size
 
-GIT_TIMEOUT = 10
 _STEP_CHARS = 100  # a RUN step can be a page long; a message quotes the start
 
 
@@ -145,32 +143,6 @@ def load_history(path: Path) -> list[SizeRecord]:
                     fix=f"repair or delete line {number} of {path}; the other lines are kept as they are",
                 ) from None
     return records
-
-
-def git_revision(cwd: Path) -> tuple[str, str]:
-    """(revision, branch) of the checkout at ``cwd``; ("", "") outside git.
-
-    RVCONFORM_REVISION and RVCONFORM_BRANCH override git. A detached HEAD (usual in CI checkouts)
-    takes its branch from GITHUB_REF_NAME or CI_COMMIT_REF_NAME, else is "HEAD".
-    """
-    revision = os.environ.get("RVCONFORM_REVISION") or _git(cwd, "rev-parse", "HEAD")
-    branch = os.environ.get("RVCONFORM_BRANCH")
-    if branch:
-        return revision, branch
-    branch = _git(cwd, "rev-parse", "--abbrev-ref", "HEAD")
-    if branch == "HEAD":
-        branch = os.environ.get("GITHUB_REF_NAME") or os.environ.get("CI_COMMIT_REF_NAME") or "HEAD"
-    return revision, branch
-
-
-def _git(cwd: Path, *args: str) -> str:
-    """Stripped stdout of a git command, or "" when git is missing, fails or hangs."""
-    try:
-        result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=GIT_TIMEOUT,
-                                stdin=subprocess.DEVNULL, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return result.stdout.strip() if result.returncode == 0 else ""
 
 
 @dataclass(frozen=True)

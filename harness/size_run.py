@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.gitinfo import git_revision
 from harness.recipes import Recipe
 from harness.runstate import Run
 from harness.settings import Settings
@@ -13,7 +14,6 @@ from harness.size_history import (
     SizeRecord,
     append_history,
     baseline_from_history,
-    git_revision,
     load_history,
     load_pinned_baselines,
     record_from,
@@ -61,19 +61,29 @@ def current_record(run: Run, recipe: Recipe, identity: RunIdentity) -> SizeRecor
                        identity.revision, identity.branch, identity.time)
 
 
+@dataclass(frozen=True)
+class SizeSummary:
+    """What a run says about its sizes: the Markdown table (sizes.md, --summary) and the report's HTML."""
+
+    markdown: str
+    html: str | None
+
+
 def finish(run: Run, settings: Settings, recipes: list[Recipe], baselines: dict[str, Baseline], note: str,
-           identity: RunIdentity) -> str | None:
-    """Write sizes.json, append the history, write sizes.md and sizes.png; return the HTML summary."""
+           identity: RunIdentity, *, record: bool = True) -> SizeSummary | None:
+    """Write sizes.json, append the history (when ``record``), write sizes.md and sizes.png; return the
+    summary, or None when the run measured no image."""
     records = [r for r in (current_record(run, recipe, identity) for recipe in recipes) if r]
     if not records:
         return None
-    if settings.history_path:
+    if settings.history_path and record:
         append_history(settings.history_path, records)
-    if not settings.reports_dir:
-        return None
-    write_sizes(settings.reports_dir / "sizes.json", records)
     rows = size_rows(records, baselines, {recipe.name: recipe.budget for recipe in recipes})
-    (settings.reports_dir / "sizes.md").write_text(render_markdown(rows, note=f"baseline: {note}"), encoding="utf-8")
-    history = load_history(settings.history_path) if settings.history_path else records
-    png = plot_history(history, settings.reports_dir / "sizes.png")
-    return html_summary(rows, png)
+    markdown = render_markdown(rows, note=f"baseline: {note}")
+    if not settings.reports_dir:
+        return SizeSummary(markdown, None)
+    write_sizes(settings.reports_dir / "sizes.json", records)
+    (settings.reports_dir / "sizes.md").write_text(markdown, encoding="utf-8")
+    history = load_history(settings.history_path) if settings.history_path and record else records
+    png = plot_history(history or records, settings.reports_dir / "sizes.png")
+    return SizeSummary(markdown, html_summary(rows, png))

@@ -33,6 +33,11 @@ def test_a_container_that_exits_at_start_fails_fast_with_its_logs(run_suites, re
     assert "rvconform-test: fatal: /etc/redis.conf not found" in message, "the container's logs are attached"
     assert re.search(r"exited with code 3 while waiting", message)
     assert "see test_starts[exits-at-start-local]" in run.message("test_auth_set_get[exits-at-start-local]")
+    kept = run.reports / "logs" / "container-exits-at-start-local.log"
+    assert "/etc/redis.conf not found" in kept.read_text(), "reports/logs keeps the container's own log"
+    html = (run.reports / "report.html").read_text()
+    assert "container log of exits-at-start on local" in html
+    assert "build log of exits-at-start" not in html, "a start failure shows the container's log, not the build's"
 
 
 def test_an_image_over_budget_fails_its_size_test_naming_both_numbers(run_suites, recipes_dir) -> None:

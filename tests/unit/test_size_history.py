@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import RvconformError
+from harness.gitinfo import git_revision
 from harness.recipes import Budget
 from harness.size_history import (
     Baseline,
@@ -14,7 +15,6 @@ from harness.size_history import (
     SizeRecord,
     append_history,
     baseline_from_history,
-    git_revision,
     growth_problems,
     layer_growth,
     load_history,
