@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from harness.boards import Board, Container, RunSpec
 from harness.build import BuiltImage
 from harness.errors import ReadinessTimeout, RvconformError
-from harness.probes import READINESS, Endpoint
+from harness.probes import Endpoint, readiness
 from harness.probes.wait import Deadline, wait_until
 from harness.recipes import Recipe
 
@@ -80,8 +80,9 @@ def _attempt_seconds(deadline: Deadline) -> float:
 
 
 def _ready(recipe: Recipe, endpoint: Endpoint, seconds: float) -> None:
-    for profile, answers in READINESS.items():
-        if recipe.check(profile) is not None:
+    for profile in recipe.checks:
+        answers = readiness(profile)
+        if answers is not None:
             answers(endpoint, seconds)
             return
     # No protocol known: a TCP connection is the best we can do (a proxy may accept it early).

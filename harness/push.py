@@ -5,9 +5,7 @@ from __future__ import annotations
 from contextlib import suppress
 from pathlib import Path
 
-import docker.errors
-
-from harness.engine import engine
+from harness.engine import engine, engine_errors
 from harness.errors import BuildError, RegistryError
 from harness.reference import ImageRef
 from harness.registry_client import RegistryClient
@@ -46,7 +44,7 @@ def _push(ref: ImageRef, log_path: Path) -> str:
                 digest = event.get("aux", {}).get("Digest", digest)
                 if event.get("status") and event.get("id") is None:
                     log.write(f"{event['status']}\n")
-        except docker.errors.APIError as error:
+        except engine_errors().APIError as error:
             raise BuildError(f"push of {ref} failed: {error}", log_path=log_path) from None
     if not digest:
         raise BuildError(f"push of {ref} reported no digest", log_path=log_path)
@@ -58,5 +56,5 @@ def untag(ref: ImageRef) -> None:
 
     BuildKit's own cache keeps the layers for the next build.
     """
-    with suppress(docker.errors.ImageNotFound):
+    with suppress(engine_errors().ImageNotFound):
         engine().images.remove(str(ref), noprune=False)

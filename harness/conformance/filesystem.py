@@ -16,17 +16,18 @@ import struct
 import tarfile
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from elftools.common.utils import struct_parse
-from elftools.construct.lib.container import Container
-from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
-from elftools.elf.structs import ELFStructs
+if TYPE_CHECKING:  # pyelftools loads when the first ELF file is parsed, not when the suites are collected
+    from elftools.construct.lib.container import Container
+    from elftools.elf.structs import ELFStructs
 
 ELF_MAGIC = b"\x7fELF"
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 AUFS_META = "/.wh..wh."
 MAX_SYMLINK_HOPS = 40
+DT_NULL = 0  # the dynamic section's terminator (ELF gABI)
 SMALL_FILES = ("/etc/ld.so.conf", "/etc/ld.so.conf.d/*.conf", "/etc/ld-musl-*.path")
 SMALL_FILE_LIMIT = 1 << 20
 EI_NIDENT, EI_CLASS, EI_DATA = 16, 4, 5
@@ -143,6 +144,8 @@ def _parts(path: str) -> list[str]:
 def _parse(path: str, data: bytes) -> ElfFile:
     # pyelftools' structs, made once per byte order and class: ELFFile() builds them all afresh for every
     # file and iter_segments() parses every section header; that made ELF parsing 6x slower on Debian.
+    from elftools.common.utils import struct_parse
+
     structs = _structs(*_identify(data))
     stream = io.BytesIO(data)
     header = struct_parse(structs.Elf_Ehdr, stream, 0)
@@ -167,6 +170,8 @@ def _identify(data: bytes) -> tuple[bool, int]:
 
 @functools.cache
 def _structs(little_endian: bool, elfclass: int) -> ELFStructs:
+    from elftools.elf.structs import ELFStructs
+
     structs = ELFStructs(little_endian=little_endian, elfclass=elfclass)
     structs.create_basic_structs()
     structs.create_advanced_structs()  # machine-specific p_type names are not needed here
@@ -176,6 +181,8 @@ def _structs(little_endian: bool, elfclass: int) -> ELFStructs:
 def _dynamic(structs: ELFStructs, data: bytes, dynamic: Container,
              headers: list[Container]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """DT_NEEDED and DT_RUNPATH/DT_RPATH, with their strings read from DT_STRTAB as the loader finds it."""
+    from elftools.elf.enums import ENUM_D_TAG_COMMON as DT
+
     tags = _dynamic_tags(structs, data, dynamic)
     strings = [(tag, value) for tag, value in tags if tag in (DT["DT_NEEDED"], DT["DT_RUNPATH"], DT["DT_RPATH"])]
     if not strings:
@@ -195,7 +202,7 @@ def _dynamic_tags(structs: ELFStructs, data: bytes, dynamic: Container) -> list[
         raise ValueError(f"truncated: the dynamic segment ends at {end}, past the end of the file")
     tags = []
     for tag, value in entry.iter_unpack(memoryview(data)[dynamic.p_offset:end - dynamic.p_filesz % entry.size]):
-        if tag == DT["DT_NULL"]:
+        if tag == DT_NULL:
             break
         tags.append((tag, value))
     return tags

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from harness.boards.base import CommandResult
 from harness.probes.endpoint import Endpoint
@@ -14,9 +16,16 @@ TIMEOUT = 5.0
 
 
 def client(endpoint: Endpoint, password: str | None = None, timeout: float = TIMEOUT) -> redis.Redis:
-    """A redis-py client with short timeouts; RESP2, so a refusal is the plain NOAUTH a user sees."""
+    """A redis-py client with short timeouts that tries each command exactly once; RESP2, so a refusal is the
+    plain NOAUTH a user sees.
+
+    redis-py 8 retries a failed command ten times with backoff by default, and an AUTH refusal is a
+    ConnectionError to it: every expected refusal would take seconds, and a flaky server would pass.
+    Only the harness's readiness wait retries, against its own deadline.
+    """
     return redis.Redis(host=endpoint.host, port=endpoint.port, password=password, protocol=2,
-                       socket_timeout=timeout, socket_connect_timeout=timeout)
+                       socket_timeout=timeout, socket_connect_timeout=timeout,
+                       retry=Retry(NoBackoff(), 0))
 
 
 def answers(endpoint: Endpoint, timeout: float = TIMEOUT) -> None:
