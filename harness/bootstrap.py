@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-import docker.errors
 from filelock import FileLock
 
+from harness import progress
 from harness.cache import cache_dir
-from harness.engine import engine
+from harness.engine import engine, engine_errors
 from harness.errors import BootstrapError
 from harness.recipes import BaseSpec
 
@@ -77,6 +77,11 @@ class BaseImage:
     def archive(self) -> Path:
         return cache_dir("bases") / f"{self.suite}-{self.architecture}-{self.key}.tar"
 
+    @property
+    def log(self) -> Path:
+        """mmdebstrap's output when the base was last made (beside the archive)."""
+        return self.archive.with_suffix(".log")
+
 
 def base_for(spec: BaseSpec, target_platform: str, mirror: str = DEFAULT_MIRROR) -> BaseImage:
     """The base image that satisfies a recipe's base spec for its target platform."""
@@ -93,8 +98,9 @@ def ensure_base(base: BaseImage, *, refresh: bool = False, log=print) -> str:
         if not refresh and _in_engine(base.ref):
             return base.ref
         if refresh or not base.archive.is_file():
-            log(f"bootstrap: building {base.ref} from {base.mirror} with mmdebstrap (about a minute)")
-            _build_archive(base)
+            log(f"bootstrap: building {base.ref} from {base.mirror} with mmdebstrap (about a minute); log: {base.log}")
+            with progress.step(progress.BASE, f"{base.suite}-{base.architecture}", base.log):
+                _build_archive(base)
         log(f"bootstrap: loading {base.archive} into the engine")
         with base.archive.open("rb") as archive:
             engine().images.load(archive)
@@ -104,7 +110,7 @@ def ensure_base(base: BaseImage, *, refresh: bool = False, log=print) -> str:
 def _in_engine(ref: str) -> bool:
     try:
         engine().images.get(ref)
-    except docker.errors.ImageNotFound:
+    except engine_errors().ImageNotFound:
         return False
     return True
 
@@ -135,12 +141,15 @@ def _run_mmdebstrap(base: BaseImage, out: Path) -> None:
     command += [f"--aptopt={option}" for option in APT_OPTIONS]
     command += [base.suite, str(out), base.mirror]
     started = time.monotonic()
-    result = subprocess.run(command, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    with base.log.open("w") as log:
+        log.write("$ " + " ".join(command) + "\n")
+        log.flush()
+        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     if result.returncode != 0:
-        tail = "\n".join(result.stderr.splitlines()[-15:])
+        tail = "\n".join(base.log.read_text(errors="replace").splitlines()[-15:])
         raise BootstrapError(
             f"mmdebstrap failed for {base.suite}/{base.architecture} from {base.mirror} "
-            f"after {time.monotonic() - started:.0f} s:\n{tail}",
+            f"after {time.monotonic() - started:.0f} s; whole log: {base.log}\n{tail}",
             fix="check that the mirror is reachable and has this suite for this architecture "
             "(a foreign architecture also needs the qemu binfmt registration: rvconform doctor)",
         )

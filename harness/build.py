@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import bootstrap, sources
+from harness import bootstrap, progress, sources
 from harness.buildkit import find_buildkit_cli
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
@@ -67,7 +67,7 @@ class Builder:
         log_path = self.logs_dir / f"build-{recipe.name}.log"
         log_path.write_text("")
         build_args = {**self._base_args(recipe), **recipe.build_args}
-        with _context(recipe) as context:
+        with _context(recipe) as context, progress.step(progress.BUILD, recipe.name, log_path):
             self._run_buildkit(recipe, context, ref, build_args, log_path)
         digest, reused = push_unless_present(ref, RegistryClient(self.registry_url), log_path)
         untag(ref)

@@ -14,11 +14,12 @@ from typing import Any
 
 import pytest
 
-from harness import reports, size_run
+from harness import progress, reports, size_run
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
 from harness.fixtures import board_id
+from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes
 from harness.results import ResultCollector
 from harness.runstate import Run
@@ -42,6 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[SETTINGS] = settings
     worker = getattr(config, "workerinput", None)
     config.stash[RUN] = Run.join(*worker[_WORKER_KEY]) if worker else Run.start()
+    progress.enable(config.stash[RUN].dir)  # every process of the run records its long steps for the display
     try:
         config.stash[BASELINES] = size_run.load_baselines(settings)
     except RvconformError as error:
@@ -49,6 +51,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if worker is None:
         signal.signal(signal.SIGTERM, _interrupt)
         config.pluginmanager.register(_SummaryPlugin(), "rvconform-summary")
+        config.pluginmanager.register(Display(config.stash[RUN].dir), "rvconform-progress")
     if settings.reports_dir and worker is None:
         _enable_reports(config, settings.reports_dir)
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):

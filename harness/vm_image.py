@@ -28,6 +28,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from harness import progress
 from harness.bootstrap import APT_OPTIONS, DEFAULT_MIRROR
 from harness.cache import cache_dir
 from harness.errors import BootstrapError
@@ -170,7 +171,8 @@ def ensure_vm_image(spec: VmImageSpec | None = None, log: Callable[[str], object
         started = time.monotonic()
         building = Path(tempfile.mkdtemp(prefix=f".{spec.key}-building-", dir=root))
         try:
-            _build(spec, VmImage.at(building))
+            with progress.step(progress.VM, spec.key, building / "mmdebstrap.log"):
+                _build(spec, VmImage.at(building))
             if image.dir.exists():
                 _remove_tree(image.dir)
             building.rename(image.dir)
