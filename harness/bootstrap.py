@@ -151,7 +151,7 @@ def _run_mmdebstrap(base: BaseImage, out: Path) -> None:
             f"mmdebstrap failed for {base.suite}/{base.architecture} from {base.mirror} "
             f"after {time.monotonic() - started:.0f} s; whole log: {base.log}\n{tail}",
             fix="check that the mirror is reachable and has this suite for this architecture "
-            "(a foreign architecture also needs the qemu binfmt registration: rvconform doctor)",
+            "(a foreign architecture also needs arch-test and the qemu binfmt registration: rvconform doctor)",
         )
 
 

@@ -1,13 +1,14 @@
 """`rvconform doctor`: check that this machine can build and run riscv64 images, and say how to fix it.
 
-Only the required checks (engine, BuildKit, binfmt, registry binary) ever FAIL; the others warn.
+Only the required checks (engine, BuildKit, binfmt, registry binary, mmdebstrap and its foreign-architecture
+test) ever FAIL; the others warn.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ import docker
 import docker.errors
 import requests
 
+from harness import environment
 from harness.bootstrap import IMAGE_REPOSITORY
 from harness.buildkit import find_buildkit_cli, run_quietly
 from harness.engine import engine
@@ -41,6 +43,7 @@ PACKAGES = {  # binary -> the Debian packages that provide it (and what it needs
 }
 MANAGED_LABELS = {"rvconform.managed": "true"}
 EMULATION_TIMEOUT = 60  # seconds for `uname -m` in a riscv64 container
+ARCH_TEST_TIMEOUT = 30  # seconds for `arch-test riscv64` (one tiny static program under QEMU)
 DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException)
 
 
@@ -65,12 +68,6 @@ def parse_binfmt(text: str) -> dict[str, str | bool]:
         elif key:
             entry[key.removesuffix(":")] = value.strip()
     return entry
-
-
-def version_in(text: str) -> str:
-    """The first version in a tool's --version output: "QEMU emulator version 7.2.22 (...)" -> 7.2.22."""
-    match = re.search(r"\b\d+\.\d+[\w.+~-]*", text)
-    return match.group(0) if match else "(version unknown)"
 
 
 def format_table(checks: Iterable[Check]) -> str:
@@ -191,7 +188,32 @@ def check_registry() -> Check:
 
 def check_mmdebstrap() -> Check:
     """mmdebstrap, which makes the Debian base images, is installed."""
-    return _tool_check("mmdebstrap", "mmdebstrap", "it makes the Debian base images")
+    return _tool_check("mmdebstrap", "mmdebstrap", "it makes the Debian base images (--bases bootstrap, the default)",
+                       FAIL)
+
+
+def check_foreign_arch(
+    which: Callable[[str], str | None] = shutil.which,
+    run: Callable[..., subprocess.CompletedProcess[str] | None] = run_quietly,
+) -> Check:
+    """mmdebstrap can make riscv64 bases: arch-test is installed (without it mmdebstrap refuses every
+    foreign architecture) and `arch-test riscv64`, the test mmdebstrap itself runs, passes."""
+    name = "mmdebstrap foreign arch"
+    path = which("arch-test")
+    if path is None:
+        detail = ("arch-test is not installed, so mmdebstrap refuses riscv64 (\"install arch-test for foreign "
+                  "architecture support\") and no riscv64 base can be made")
+        return Check(name, FAIL, detail, f"{SETUP_HOST}, or: apt-get install -y arch-test")
+    result = run([path, "riscv64"], timeout=ARCH_TEST_TIMEOUT)
+    if result is None:
+        detail = f"`arch-test riscv64` did not finish within {ARCH_TEST_TIMEOUT} s"
+        return Check(name, FAIL, detail, f"{SETUP_HOST} (registers qemu-riscv64 in binfmt_misc)")
+    said = (result.stdout + result.stderr).strip()
+    if result.returncode != 0 or said != "riscv64: ok":
+        detail = (f"`arch-test riscv64` exited {result.returncode} and said {said!r}: mmdebstrap cannot run "
+                  "riscv64 programs, so no riscv64 base can be made")
+        return Check(name, FAIL, detail, f"{SETUP_HOST} (registers qemu-riscv64 in binfmt_misc)")
+    return Check(name, OK, f"`{path} riscv64` says riscv64: ok")
 
 
 def check_base_images(client: docker.DockerClient | None) -> Check:
@@ -224,8 +246,7 @@ def _tool_check(name: str, binary: str, purpose: str, missing: str = WARN) -> Ch
 
 def tool_version(path: str) -> str:
     """The version a tool reports for ``--version``."""
-    result = run_quietly([path, "--version"])
-    return version_in(result.stdout + result.stderr) if result else "(version unknown)"
+    return environment.tool_version([path, "--version"])
 
 
 def find_riscv64_image(client: docker.DockerClient) -> str | None:
@@ -257,7 +278,7 @@ def collect_checks() -> list[Check]:
     client = engine() if engine_check.status == OK else None
     return [
         engine_check, check_buildkit(), check_binfmt(), check_emulation(client), check_registry(),
-        check_mmdebstrap(), check_base_images(client), check_qemu_system(),
+        check_mmdebstrap(), check_foreign_arch(), check_base_images(client), check_qemu_system(),
     ]
 
 

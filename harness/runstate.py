@@ -149,7 +149,7 @@ def remove_run_containers(run_id: str) -> int:
     containers = engine().containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"})
     for container in containers:
         with contextlib.suppress(Exception):
-            container.remove(force=True)
+            container.remove(force=True, v=True)  # with its anonymous volumes: nobody else can use them
     return len(containers)
 
 

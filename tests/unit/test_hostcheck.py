@@ -1,14 +1,16 @@
-"""The pure parts of `rvconform doctor`: binfmt parsing, the binfmt check on a fake /proc, the table and
-the exit code."""
+"""The pure parts of `rvconform doctor`: binfmt parsing, the binfmt check on a fake /proc, the foreign
+architecture check with a fake arch-test, the table and the exit code."""
 
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from harness.buildkit import major_version
+from harness.environment import version_in
 from harness.hostcheck import (
     FAIL,
     OK,
@@ -16,11 +18,11 @@ from harness.hostcheck import (
     WARN,
     Check,
     check_binfmt,
+    check_foreign_arch,
     exit_code,
     format_table,
     parse_binfmt,
     summary,
-    version_in,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,6 +135,45 @@ def test_register_string_is_well_formed():
     assert len(magic) == len(mask) == 20
     assert magic[:4] == b"\x7fELF" and magic[18:20] == b"\xf3\x00"  # EM_RISCV
     assert fields[6:] == ["/usr/bin/qemu-riscv64-static", "POCF"]
+
+
+def fake_arch_test(returncode: int, output: str):
+    def run(command: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
+        assert command == ["/usr/bin/arch-test", "riscv64"] and timeout > 0
+        return subprocess.CompletedProcess(command, returncode, output, "")
+
+    return run
+
+
+def installed(name: str) -> str | None:
+    return f"/usr/bin/{name}"
+
+
+def test_foreign_arch_without_arch_test_fails_with_the_package_to_install():
+    check = check_foreign_arch(which=lambda name: None, run=fake_arch_test(0, "never run"))
+    assert check.status == FAIL
+    assert "arch-test is not installed" in check.detail and "install arch-test for foreign" in check.detail
+    assert "apt-get install -y arch-test" in check.fix and "scripts/setup-host" in check.fix
+
+
+def test_foreign_arch_ok_when_arch_test_says_so():
+    check = check_foreign_arch(which=installed, run=fake_arch_test(0, "riscv64: ok\n"))
+    assert check.status == OK
+    assert "riscv64: ok" in check.detail
+
+
+def test_foreign_arch_fails_when_riscv64_cannot_run():
+    output = "riscv64: not supported on this machine/kernel\n"
+    check = check_foreign_arch(which=installed, run=fake_arch_test(1, output))
+    assert check.status == FAIL
+    assert "exited 1" in check.detail and "not supported on this machine/kernel" in check.detail
+    assert "binfmt" in check.fix
+
+
+def test_foreign_arch_fails_when_arch_test_hangs():
+    check = check_foreign_arch(which=installed, run=lambda command, timeout: None)
+    assert check.status == FAIL
+    assert "did not finish" in check.detail
 
 
 CHECKS = [
