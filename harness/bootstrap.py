@@ -10,6 +10,7 @@ this module's FORMAT). A base is rebuilt only when one of them changes; ``refres
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -115,6 +116,7 @@ def _in_engine(ref: str) -> bool:
     return True
 
 
+@functools.cache  # asked for every base's key, a perl start-up each time
 def _mmdebstrap_version() -> str:
     if not shutil.which("mmdebstrap"):
         return "absent"

@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import bootstrap, progress, sources
+from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.buildkit import find_buildkit_cli
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
@@ -60,30 +61,50 @@ class Builder:
     log: Callable[[str], None] = print
 
     def build(self, recipe: Recipe) -> BuiltImage:
-        """Build, push and untag one recipe; raises BuildError with the log attached."""
+        """Build, push and untag one recipe; raises BuildError with the log attached.
+
+        Nothing is built or pushed when the registry still serves the image of exactly these inputs.
+        """
         started = time.monotonic()
         ref = ImageRef(urlsplit(self.registry_url).netloc, recipe.repository, recipe.tag)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"build-{recipe.name}.log"
         log_path.write_text("")
-        build_args = {**self._base_args(recipe), **recipe.build_args}
-        with _context(recipe) as context, progress.step(progress.BUILD, recipe.name, log_path):
-            self._run_buildkit(recipe, context, ref, build_args, log_path)
-        digest, reused = push_unless_present(ref, RegistryClient(self.registry_url), log_path)
-        untag(ref)
+        bases = self._bases(recipe)
+        build_args = {**{arg: base.ref for arg, base in bases.items()}, **recipe.build_args}
+        labels = oci_labels(recipe.dir, recipe.tag)
+        key = build_key(recipe, build_args, labels)
+        client = RegistryClient(self.registry_url)
+        digest = still_served(key, ref.repository, ref.tag or "latest", client)
+        reused = digest is not None
+        if digest:
+            log_path.write_text(f"{ref}: built before from the same inputs (build key {key}) and still in the "
+                                f"registry as {digest}; not built, not pushed\n")
+        else:
+            for base in bases.values():
+                bootstrap.ensure_base(base, log=self.log)
+            digest, reused = self._build_and_push(recipe, ref, build_args, labels, log_path, client)
+            remember(key, BuildRecord(ref.repository, ref.tag or "latest", digest))
         seconds = time.monotonic() - started
         return BuiltImage(recipe.name, ref.with_digest(digest), str(log_path), seconds, reused)
 
-    def _base_args(self, recipe: Recipe) -> dict[str, str]:
+    def _build_and_push(self, recipe: Recipe, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
+                        log_path: Path, client: RegistryClient) -> tuple[str, bool]:
+        with _context(recipe) as context, progress.step(progress.BUILD, recipe.name, log_path):
+            self._run_buildkit(recipe, context, ref, build_args, labels, log_path)
+        pushed = push_unless_present(ref, client, log_path)
+        untag(ref)
+        return pushed
+
+    def _bases(self, recipe: Recipe) -> dict[str, bootstrap.BaseImage]:
+        """The bootstrapped base each base build arg names (none with --bases official)."""
         if self.bases == "official":
             return {}
-        return {
-            arg: bootstrap.ensure_base(bootstrap.base_for(spec, recipe.platform, self.mirror), log=self.log)
-            for arg, spec in recipe.bases.items()
-        }
+        return {arg: bootstrap.base_for(spec, recipe.platform, self.mirror) for arg, spec in recipe.bases.items()}
 
     def _run_buildkit(
-        self, recipe: Recipe, context: Path, ref: ImageRef, build_args: dict[str, str], log_path: Path
+        self, recipe: Recipe, context: Path, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
+        log_path: Path,
     ) -> None:
         command = [
             *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
@@ -92,7 +113,7 @@ class Builder:
         ]
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]
-        for name, value in oci_labels(recipe.dir, recipe.tag).items():
+        for name, value in labels.items():
             command += ["--label", f"{name}={value}"]
         command.append(str(context))
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}

@@ -5,6 +5,7 @@ The cache (``$RVCONFORM_CACHE``, default ``$XDG_CACHE_HOME/rvconform`` or ``~/.c
   bases/<key>.tar         bootstrapped base images, keyed by a hash of their inputs
   blobs/sha256-<hex>      registry blobs read by the size and ELF checks, keyed by digest
   registry/storage        the spawned registry's storage, kept so unchanged images are not pushed again
+  builds/<key>.json       where the image built from one set of build inputs went (harness/build_record.py)
 """
 
 from __future__ import annotations

@@ -36,3 +36,24 @@ def test_xdist_workers_share_one_registry_and_one_build_per_recipe(run_suites, r
         builds = re.findall(rf'"GET /v2/riscv64/{recipe}/manifests/1 ', log)
         assert len(builds) == 1, f"{recipe} was built {len(builds)} times"
         assert len(re.findall(rf'"PUT /v2/riscv64/{recipe}/manifests/1 ', log)) <= 1
+
+
+def test_an_unchanged_recipe_is_neither_built_nor_pushed_while_the_registry_serves_it(
+    registry_process, recipes_dir, tmp_path
+) -> None:
+    from harness.build import Builder
+    from harness.recipes import load_recipe
+
+    builder = Builder(registry_process.url, tmp_path / "logs")
+    log = tmp_path / "logs" / "build-tiny.log"
+    recipe_dir = recipes_dir("tiny") / "tiny"
+    first = builder.build(load_recipe(recipe_dir))
+    assert "--platform linux/riscv64" in log.read_text(), "the first build runs BuildKit"
+    again = builder.build(load_recipe(recipe_dir))
+    assert again.ref.digest == first.ref.digest and again.reused
+    assert "not built, not pushed" in log.read_text() and "--platform" not in log.read_text(), "BuildKit did not run"
+
+    (recipe_dir / "note.txt").write_text("a changed input\n")
+    changed = builder.build(load_recipe(recipe_dir))
+    assert "--platform linux/riscv64" in log.read_text(), "a changed input runs BuildKit again"
+    assert changed.ref.digest == first.ref.digest, "BuildKit's output did not change (note.txt is not COPYed)"
