@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 
 from harness.buildkit import find_buildkit_cli, run_quietly
@@ -49,8 +50,14 @@ def engine_version() -> str:
 
 
 def run_environment(board_kernels: dict[str, str]) -> dict[str, str]:
-    """The report header's rows: rvconform, engine, QEMU, registry and mmdebstrap versions, board kernels."""
-    rows = {"rvconform": rvconform_version(), "engine": engine_version()}
-    rows.update({name: tool_version(command) for name, command in TOOLS.items()})
+    """The report header's rows: rvconform, engine, QEMU, registry and mmdebstrap versions, board kernels.
+
+    The tools are asked side by side: each answer is a process start, and together they took half a second.
+    """
+    with ThreadPoolExecutor(max_workers=len(TOOLS) + 1) as pool:
+        engine = pool.submit(engine_version)
+        tools = {name: pool.submit(tool_version, command) for name, command in TOOLS.items()}
+        rows = {"rvconform": rvconform_version(), "engine": engine.result()}
+        rows.update({name: future.result() for name, future in tools.items()})
     rows.update({f"kernel of board {board}": kernel for board, kernel in board_kernels.items()})
     return rows

@@ -25,6 +25,7 @@ def endpoints(hosts_files: dict[str, str]) -> list[str]:
     return [url for text in hosts_files.values() for url in re.findall(r'^\[host\."([^"]+)"\]', text, re.M)]
 
 
-def mirrored_name(repository: str, tag: str) -> str:
-    """The Docker Hub name a k3s node asks for (e.g. docker.io/riscv64/redis:7.0.15)."""
-    return f"docker.io/{repository}:{tag}"
+def mirrored_name(repository: str, reference: str) -> str:
+    """The Docker Hub name a k3s node asks for, by tag or by digest (docker.io/riscv64/redis:7.0.15,
+    docker.io/riscv64/redis@sha256:...)."""
+    return f"docker.io/{repository}{'@' if reference.startswith('sha256:') else ':'}{reference}"

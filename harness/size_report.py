@@ -126,6 +126,17 @@ def render_markdown(rows: list[SizeRow], title: str = "Image sizes", note: str =
     return "\n".join(lines) + "\n"
 
 
+NO_PLOT = "The size plot appears once the size history has two runs of a recipe."
+
+
+def worth_plotting(history: list[SizeRecord]) -> bool:
+    """Whether a plot over time says more than the table: some recipe has two runs in the history.
+
+    Drawing costs two seconds (matplotlib), most of a quick lab run; one point per recipe says nothing.
+    """
+    return any(len(points) > 1 for points in _series(history).values())
+
+
 def plot_history(history: list[SizeRecord], out: Path) -> Path:
     """Plot each recipe's unpacked and compressed size over time into the PNG ``out``; returns ``out``."""
     # The OO API on an Agg canvas: no pyplot global state, and no display needed.
@@ -208,6 +219,8 @@ def html_summary(rows: list[SizeRow], png: Path | None) -> str:
     if png is not None and Path(png).is_file():
         data = base64.b64encode(Path(png).read_bytes()).decode("ascii")
         parts.append(f'<img alt="image size over time" src="data:image/png;base64,{data}">')
+    else:
+        parts.append(f"<p>{NO_PLOT}</p>")
     return "\n".join([*parts, "</section>"]) + "\n"
 
 

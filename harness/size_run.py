@@ -20,7 +20,7 @@ from harness.size_history import (
     utc_now,
     write_sizes,
 )
-from harness.size_report import html_summary, plot_history, render_markdown, size_rows
+from harness.size_report import html_summary, plot_history, render_markdown, size_rows, worth_plotting
 from harness.sizes import ImageSize, LayerSize
 
 
@@ -84,6 +84,9 @@ def finish(run: Run, settings: Settings, recipes: list[Recipe], baselines: dict[
         return SizeSummary(markdown, None)
     write_sizes(settings.reports_dir / "sizes.json", records)
     (settings.reports_dir / "sizes.md").write_text(markdown, encoding="utf-8")
-    history = load_history(settings.history_path) if settings.history_path and record else records
-    png = plot_history(history or records, settings.reports_dir / "sizes.png")
+    history = (load_history(settings.history_path) if settings.history_path and record else None) or records
+    png = settings.reports_dir / "sizes.png"
+    png.unlink(missing_ok=True)  # an earlier run's plot would pass for this run's
+    if worth_plotting(history):
+        plot_history(history, png)
     return SizeSummary(markdown, html_summary(rows, png))

@@ -13,7 +13,8 @@ from harness.recipes import Recipe
 def test_pull_through_k3s_mirror_config(board: Board, image: BuiltImage, recipe: Recipe) -> None:
     """containerd resolves docker.io/<repository>:<tag> through the generated hosts.toml to our registry."""
     files = reference_mirror_files(board.sees(image.ref).registry)
-    name = mirrored_name(image.ref.repository, image.ref.tag or "latest")
+    # An image given by digest alone (--image NAME=REF@sha256:...) has no tag to ask for.
+    name = mirrored_name(image.ref.repository, image.ref.tag or image.ref.digest or "latest")
     try:
         result = board.pull_through_mirrors(name, files, recipe.platform)
     except MirrorsUnsupported as reason:

@@ -136,3 +136,11 @@ def test_main_without_history_says_how_to_make_one(
     err = capsys.readouterr().err
     assert str(history) in err and "rvconform run" in err
     assert not (tmp_path / "p.png").exists()
+
+
+def test_a_plot_is_drawn_only_when_a_recipe_has_two_runs() -> None:
+    from harness.size_report import worth_plotting
+
+    one = record("redis", 5_620_000, 2_900_000)
+    assert not worth_plotting([one, record("nginx", 1_000_000, 600_000)])
+    assert worth_plotting([one, record("redis", 5_700_000, 2_950_000, time="2026-11-30T10:00:00Z")])
