@@ -22,11 +22,11 @@ from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.buildkit import find_buildkit_cli
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
-from harness.probes.wait import log_tail
 from harness.push import push_unless_present, untag
 from harness.recipes import Recipe
 from harness.reference import ImageRef
 from harness.registry_client import RegistryClient
+from harness.wait import log_tail
 
 DEFAULT_TIMEOUT = 3600.0
 LABEL_RECIPE = "rvconform.recipe"

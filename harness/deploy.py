@@ -7,10 +7,10 @@ from dataclasses import dataclass
 
 from harness.boards import Board, Container, RunSpec
 from harness.build import BuiltImage
-from harness.errors import ReadinessTimeout, RvconformError
-from harness.probes import Endpoint, readiness
-from harness.probes.wait import Deadline, wait_until
+from harness.errors import BoardError, ReadinessTimeout, RvconformError
+from harness.probes import Endpoint, Readiness, readiness
 from harness.recipes import Recipe
+from harness.wait import Deadline, wait_until
 
 ATTEMPT_SECONDS = 5.0
 MIN_ATTEMPT_SECONDS = 0.5
@@ -54,6 +54,7 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
                 lambda: _ready(recipe, deployment.endpoint(), _attempt_seconds(deadline)),
                 what=f"{deployment.target}, port {recipe.port}",
                 deadline=deadline,
+                retry_on=_not_ready(recipe),
                 alive=lambda: board.exited(container),
                 logs=lambda: board.logs(container),
             )
@@ -79,11 +80,22 @@ def _attempt_seconds(deadline: Deadline) -> float:
     return min(ATTEMPT_SECONDS, max(MIN_ATTEMPT_SECONDS, deadline.remaining()))
 
 
+def _probe(recipe: Recipe) -> Readiness | None:
+    """The readiness probe of the recipe's first check profile that has one."""
+    return next((probe for probe in map(readiness, recipe.checks) if probe is not None), None)
+
+
+def _not_ready(recipe: Recipe) -> tuple[type[BaseException], ...]:
+    """What "not ready yet" looks like: no connection (OSError), a port mapping a board does not show yet
+    (BoardError), and whatever the recipe's protocol probe says while its service starts."""
+    probe = _probe(recipe)
+    return (OSError, BoardError, *(probe.not_ready if probe else ()))
+
+
 def _ready(recipe: Recipe, endpoint: Endpoint, seconds: float) -> None:
-    for profile in recipe.checks:
-        answers = readiness(profile)
-        if answers is not None:
-            answers(endpoint, seconds)
-            return
+    probe = _probe(recipe)
+    if probe is not None:
+        probe.answers(endpoint, seconds)
+        return
     # No protocol known: a TCP connection is the best we can do (a proxy may accept it early).
     socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()

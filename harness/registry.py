@@ -11,10 +11,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness.cache import cache_dir
-from harness.errors import RegistryError
+from harness.errors import ReadinessTimeout, RegistryError
 from harness.ports import free_loopback_port
-from harness.probes.wait import Deadline, wait_until
 from harness.registry_client import RegistryClient
+from harness.wait import Deadline, wait_until
 
 START_TIMEOUT = 20.0
 _CONFIG = """\
@@ -139,11 +139,19 @@ def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, in
     try:
         wait_until(
             registry.client().ping, what=f"registry on 127.0.0.1:{port}", deadline=Deadline(START_TIMEOUT),
+            retry_on=(RegistryError,),
             alive=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
             logs=log_path.read_text,
         )
-    except Exception as error:
-        process.kill()
-        process.wait()
+    except ReadinessTimeout as error:
+        _kill(process)
         raise RegistryError(f"the registry did not start: {error}") from None
+    except BaseException:
+        _kill(process)
+        raise
     return registry, process
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait()

@@ -15,7 +15,6 @@ import fcntl
 import json
 import os
 import shutil
-import signal
 import tempfile
 import time
 import uuid
@@ -26,6 +25,8 @@ from typing import IO, Any
 from urllib.parse import urlsplit
 
 from filelock import FileLock
+
+from harness.wait import stop_process
 
 LABEL_RUN = "rvconform.run"
 LABEL_MANAGED = "rvconform.managed"
@@ -198,18 +199,15 @@ def _start_time(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]
 
 
-def _stop_process(pid: int, start: str | None, grace: float = 5.0) -> None:
-    if start is None or _start_time(pid) != start:
+def _stop_process(pid: int, start: str | None) -> None:
+    if start is None:
         return
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and _start_time(pid) == start:
-            _reap(pid)
-            time.sleep(0.05)
-        if _start_time(pid) == start:
-            os.kill(pid, signal.SIGKILL)
-            _reap(pid)
+
+    def alive() -> bool:
+        _reap(pid)  # a process this one started is a zombie until reaped
+        return _start_time(pid) == start
+
+    stop_process(pid, alive=alive)
 
 
 def _reap(pid: int) -> None:

@@ -8,10 +8,7 @@ loopback (where our registry listens). Drive it with the SSH board (harness.boar
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import signal
 import socket
 import subprocess
 import time
@@ -20,9 +17,9 @@ from types import TracebackType
 
 from harness.errors import BoardUnreachable, ReadinessTimeout
 from harness.ports import free_loopback_port
-from harness.probes.wait import Deadline, wait_until
 from harness.runstate import Run
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
+from harness.wait import Deadline, poll_until, stop_process, wait_until
 
 __all__ = ["Vm", "VmImage", "VmImageSpec", "ensure_vm_image", "qemu_command", "ssh_banner"]
 
@@ -118,9 +115,7 @@ class Vm:
         return vm
 
     def _lost_port_race(self) -> bool:
-        deadline = Deadline(_NETWORK_UP)
-        while not deadline.expired() and self.process.poll() is None and not self._console_started():
-            time.sleep(0.05)
+        poll_until(lambda: self.process.poll() is not None or self._console_started(), Deadline(_NETWORK_UP))
         return self.process.poll() is not None and "host forwarding" in self.stderr_text()
 
     def _console_started(self) -> bool:
@@ -133,7 +128,7 @@ class Vm:
         started = time.monotonic()
         try:
             return wait_until(lambda: ssh_banner(self.ssh_port), what=what, deadline=Deadline(deadline_seconds),
-                              alive=self._gone, logs=self._logs, interval=1.0)
+                              retry_on=(OSError,), alive=self._gone, logs=self._logs, interval=1.0)
         except ReadinessTimeout as error:
             raise BoardUnreachable(
                 f"{what}: no SSH after {time.monotonic() - started:.0f} s "
@@ -172,13 +167,8 @@ class Vm:
         if self._stopped:
             return
         self._stopped = True
-        for sig, grace in ((signal.SIGTERM, STOP_GRACE), (signal.SIGKILL, STOP_GRACE)):
-            if self.process.poll() is not None:
-                break
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.pid, sig)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=grace)
+        stop_process(self.pid, alive=lambda: self.process.poll() is None, group=True, grace=STOP_GRACE,
+                     kill_grace=STOP_GRACE)
         self.overlay.unlink(missing_ok=True)
 
     def __enter__(self) -> Vm:

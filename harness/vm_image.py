@@ -12,13 +12,11 @@ then renamed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -32,6 +30,7 @@ from harness import progress
 from harness.bootstrap import APT_OPTIONS, DEFAULT_MIRROR
 from harness.cache import cache_dir
 from harness.errors import BootstrapError
+from harness.wait import stop_process
 
 FORMAT = 1
 ARCHITECTURE = "riscv64"
@@ -235,12 +234,7 @@ def _run_mmdebstrap(spec: VmImageSpec, rootfs: Path, public_key: str, log_path: 
 
 def _stop_group(process: subprocess.Popen[bytes]) -> None:
     # SIGTERM first: mmdebstrap then unmounts what it mounted inside the root filesystem.
-    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, sig)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=grace)
-            return
+    stop_process(process.pid, alive=lambda: process.poll() is None, group=True, grace=30, kill_grace=10)
 
 
 def _copy_boot_files(rootfs: Path, image: VmImage) -> None:

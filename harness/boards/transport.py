@@ -8,7 +8,6 @@ import select
 import shlex
 import socket
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,7 +16,8 @@ import testinfra.backend
 
 from harness.boards.base import CommandResult
 from harness.cache import cache_dir
-from harness.errors import BoardError, BoardUnreachable
+from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
+from harness.wait import Deadline, wait_until
 
 CONNECT_TIMEOUT = 15
 
@@ -61,9 +61,10 @@ class SshTransport:
             if stdin is not None:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            stdout, stderr = _drain(channel, time.monotonic() + timeout)
+            stdout, stderr = _drain(channel, Deadline(timeout))
             status = channel.recv_exit_status()
-        except _Timeout:
+        except ReadinessTimeout:
+            channel.close()
             raise BoardError(f"{self.board}: `{what} ...` did not finish within {timeout:.0f} s") from None
         except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
             self._gone = f"the connection is gone ({type(error).__name__}: {error})"
@@ -120,8 +121,8 @@ def _ssh_config() -> Path:
     return path
 
 
-class _Timeout(Exception):
-    """A command outlived its timeout."""
+class _Running(Exception):
+    """The command has not exited yet."""
 
 
 def _connect_cause(error: BaseException) -> str:
@@ -134,17 +135,21 @@ def _connect_cause(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def _drain(channel: paramiko.Channel, deadline: float) -> tuple[bytes, bytes]:
+def _drain(channel: paramiko.Channel, deadline: Deadline) -> tuple[bytes, bytes]:
+    """The command's stdout and stderr once it has exited; ReadinessTimeout at the deadline."""
     stdout, stderr = bytearray(), bytearray()
-    while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
-        if time.monotonic() > deadline:
-            channel.close()
-            raise _Timeout
-        select.select([channel], [], [], 0.2)
+
+    def read_until_exit() -> None:
+        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+            return
+        select.select([channel], [], [], 0.2)  # the pause between polls: wait_until's interval is 0
         while channel.recv_ready():
-            stdout += channel.recv(65536)
+            stdout.extend(channel.recv(65536))
         while channel.recv_stderr_ready():
-            stderr += channel.recv_stderr(65536)
+            stderr.extend(channel.recv_stderr(65536))
+        raise _Running
+
+    wait_until(read_until_exit, what="the command", deadline=deadline, retry_on=(_Running,), interval=0)
     return bytes(stdout), bytes(stderr)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import import_module
 
 from harness.probes.endpoint import Endpoint
@@ -11,11 +12,23 @@ from harness.probes.endpoint import Endpoint
 _READINESS_MODULES = {"redis": "harness.probes.redis", "nginx": "harness.probes.http"}
 
 
-def readiness(profile: str) -> Callable[[Endpoint, float], None] | None:
-    """How to tell that a service of ``profile`` is ready (endpoint, seconds per attempt); None when no probe
-    knows the profile. Its client library loads on first use."""
-    module = _READINESS_MODULES.get(profile)
-    return import_module(module).answers if module else None
+@dataclass(frozen=True)
+class Readiness:
+    """How to tell that a service is ready: ``answers(endpoint, seconds)`` returns once it is, and raises one
+    of ``not_ready`` while it is not (any other error is a real failure)."""
+
+    answers: Callable[[Endpoint, float], None]
+    not_ready: tuple[type[BaseException], ...]
 
 
-__all__ = ["Endpoint", "readiness"]
+def readiness(profile: str) -> Readiness | None:
+    """The readiness probe of ``profile``; None when no probe knows the profile. Its client library loads
+    on first use."""
+    name = _READINESS_MODULES.get(profile)
+    if name is None:
+        return None
+    module = import_module(name)
+    return Readiness(module.answers, module.NOT_READY)
+
+
+__all__ = ["Endpoint", "Readiness", "readiness"]

@@ -7,6 +7,8 @@ import requests
 from harness.probes.endpoint import Endpoint
 
 TIMEOUT = (5.0, 10.0)
+#: What a server that is still starting answers: no connection yet, a reset, a timeout.
+NOT_READY = (OSError, requests.ConnectionError, requests.Timeout)
 
 
 def get(endpoint: Endpoint, path: str = "/", timeout: float | tuple[float, float] = TIMEOUT) -> requests.Response:

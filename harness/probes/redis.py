@@ -13,6 +13,8 @@ from harness.boards.base import CommandResult
 from harness.probes.endpoint import Endpoint
 
 TIMEOUT = 5.0
+#: What a server that is still starting answers: no connection yet, a timeout, "LOADING" (a ConnectionError).
+NOT_READY = (OSError, redis.ConnectionError, redis.TimeoutError)
 
 
 def client(endpoint: Endpoint, password: str | None = None, timeout: float = TIMEOUT) -> redis.Redis:

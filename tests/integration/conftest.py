@@ -157,7 +157,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     Its board is this machine: the SSH board code path, end to end, against the local engine.
     """
     from harness.ports import free_loopback_port
-    from harness.probes.wait import Deadline, wait_until
+    from harness.wait import Deadline, wait_until
 
     home = tmp_path_factory.mktemp("sshd")
     for name in ("host_key", "client_key", "other_key"):
@@ -175,7 +175,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     with (home / "log").open("wb") as log:
         process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)
     wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), what="test sshd",
-               deadline=Deadline(20), alive=lambda: None if process.poll() is None else "exited",
+               deadline=Deadline(20), retry_on=(OSError,), alive=lambda: None if process.poll() is None else "exited",
                logs=lambda: (home / "log").read_text())
     yield Sshd(port, home / "client_key", home / "other_key", process.pid)
     process.terminate()

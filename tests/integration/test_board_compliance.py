@@ -12,8 +12,8 @@ from harness.boards import Board, RunSpec, open_board
 from harness.boards.transport import SshTransport
 from harness.engine import engine
 from harness.errors import BoardError
-from harness.probes.wait import Deadline, wait_until
 from harness.runstate import Run
+from harness.wait import Deadline, wait_until
 
 # A TCP service from the tiny image (static busybox): one line per connection, naming the machine.
 ECHO_SERVER = ("sh", "-c", 'echo listening; while true; do echo "rvconform:$(uname -m)" | nc -l -p 7777; done')
@@ -86,7 +86,8 @@ def test_run_endpoint_logs_and_remove(pulled_on: Board, tiny_image) -> None:
     host, port = board.endpoint(container, 7777)
     assert host == "127.0.0.1"
     banner = wait_until(lambda: read_banner(host, port), what="echo server", deadline=Deadline(120),
-                        alive=lambda: board.exited(container), logs=lambda: board.logs(container))
+                        retry_on=(OSError, BoardError), alive=lambda: board.exited(container),
+                        logs=lambda: board.logs(container))
     assert banner.strip() == "rvconform:riscv64"
     assert board.exited(container) is None
     assert "listening" in board.logs(container)
@@ -97,7 +98,8 @@ def test_run_endpoint_logs_and_remove(pulled_on: Board, tiny_image) -> None:
 def test_peers_reach_each_other_on_the_board(pulled_on: Board, tiny_image) -> None:
     board = pulled_on
     server = board.run(tiny_image.ref, RunSpec(name="echo", command=ECHO_SERVER, ports=(7777,)))
-    wait_until(lambda: read_banner(*board.endpoint(server, 7777)), what="echo server", deadline=Deadline(120))
+    wait_until(lambda: read_banner(*board.endpoint(server, 7777)), what="echo server", deadline=Deadline(120),
+               retry_on=(OSError, BoardError))
     host, port = board.peer_address(server, 7777)
     result = board.run_once(tiny_image.ref, RunSpec(name="client", command=(*ECHO_CLIENT, host, str(port))))
     assert result.exit_status == 0 and result.stdout.strip() == "rvconform:riscv64", result
@@ -112,7 +114,8 @@ def test_run_once_reports_exit_status_and_output(pulled_on: Board, tiny_image) -
 def test_a_container_that_exits_says_how(pulled_on: Board, tiny_image) -> None:
     board = pulled_on
     container = board.run(tiny_image.ref, RunSpec(name="dies", command=("sh", "-c", "echo bye; exit 7")))
-    reason = wait_until(lambda: board.exited(container) or _raise(), what="exit", deadline=Deadline(60))
+    reason = wait_until(lambda: board.exited(container) or _raise(), what="exit", deadline=Deadline(60),
+                        retry_on=(RuntimeError,))
     assert reason == "exited with code 7"
     assert "bye" in board.logs(container)
 

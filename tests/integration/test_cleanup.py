@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness.engine import engine
-from harness.probes.wait import Deadline, wait_until
 from harness.runstate import LABEL_RUN, runs_root
+from harness.wait import Deadline, wait_until
 
 SUITES = Path(__file__).parents[2] / "suites"
 
@@ -51,7 +51,8 @@ def wait_for_its_container(process: subprocess.Popen[bytes], before: set[str]) -
         assert runs, "no container yet"
         return runs.pop()
 
-    return wait_until(find, what="the run's first container", deadline=Deadline(300), interval=0.5)
+    return wait_until(find, what="the run's first container", deadline=Deadline(300),
+                      retry_on=(AssertionError,), interval=0.5)
 
 
 def existing_runs() -> set[str]:

@@ -21,7 +21,7 @@ from harness.ports import free_loopback_port
 from harness.probes import http
 from harness.probes import redis as probe
 from harness.probes.endpoint import Endpoint
-from harness.probes.wait import Deadline, wait_until
+from harness.wait import Deadline, wait_until
 
 GOOD_IMAGES = Path(__file__).parents[2] / "fixtures" / "images"
 PASSWORD = "password"  # the recipe's redis.conf
@@ -42,7 +42,8 @@ def redis_endpoint(registry_process, tmp_path_factory: pytest.TempPathFactory) -
                    check=True, capture_output=True, timeout=120)
     endpoint = Endpoint("127.0.0.1", port, "redis-static (retry test)")
     try:
-        wait_until(lambda: probe.answers(endpoint, 1.0), what="redis-static", deadline=Deadline(60))
+        wait_until(lambda: probe.answers(endpoint, 1.0), what="redis-static", deadline=Deadline(60),
+                   retry_on=probe.NOT_READY)
         yield endpoint
     finally:
         subprocess.run(["docker", "rm", "-f", name], capture_output=True, timeout=60)

@@ -11,9 +11,9 @@ import pytest
 
 from harness.boards.transport import SshTransport
 from harness.errors import BoardUnreachable
-from harness.probes.wait import Deadline, wait_until
 from harness.vm import Vm, ssh_banner
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
+from harness.wait import Deadline, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +35,7 @@ def test_the_vm_boots_to_ssh_runs_containerd_and_leaves_the_image_untouched(imag
             assert transport.check(["uname", "-m"]).strip() == "riscv64"
             assert transport.check(["hostname"]).strip() == "rvconform-vm"
             wait_until(lambda: _active(transport, "containerd"), what="containerd in the VM",
-                       deadline=Deadline(120), interval=1.0)
+                       deadline=Deadline(120), retry_on=(AssertionError,), interval=1.0)
             version = transport.check(["ctr", "version"])
             assert "Client:" in version and "Server:" in version
             assert transport.run(["systemctl", "is-enabled", "apt-daily.timer"]).stdout.strip() == "masked"
