@@ -29,7 +29,6 @@ from harness.registry_client import RegistryClient
 from harness.wait import log_tail
 
 DEFAULT_TIMEOUT = 3600.0
-LABEL_RECIPE = "rvconform.recipe"
 DOCKERFILE = ".rvconform.Dockerfile"
 
 
@@ -109,7 +108,7 @@ class Builder:
         command = [
             *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
             "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
-            "--label", f"{LABEL_RECIPE}={recipe.name}", "--label", "rvconform.managed=true",
+            "--label", f"{labels.RECIPE}={recipe.name}", "--label", f"{labels.MANAGED}=true",
         ]
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]

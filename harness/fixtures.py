@@ -24,7 +24,8 @@ from harness.errors import RvconformError
 from harness.images import ImageSupply, client_for
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
-from harness.runstate import Run, sweep_stale_runs
+from harness.run import Run, sweep_stale_runs
+from harness.run.records import BOARD, REGISTRY, SWEPT, BoardRecord
 from harness.settings import Settings
 from harness.size_history import Baseline
 from harness.sizes import ImageSize
@@ -66,9 +67,7 @@ def rv_settings(pytestconfig: pytest.Config) -> Settings:
 def rv_run(pytestconfig: pytest.Config) -> Run:
     """This run's shared state; the first use sweeps what crashed runs left behind."""
     run = pytestconfig.stash[RUN]
-    with run.lock("sweep"):
-        if run.read("swept") is None:
-            run.write("swept", sweep_stale_runs())
+    run.once(SWEPT, sweep_stale_runs)
     run.note_engine_used()
     return run
 
@@ -76,13 +75,7 @@ def rv_run(pytestconfig: pytest.Config) -> Run:
 @pytest.fixture(scope="session")
 def registry(rv_run: Run, rv_settings: Settings) -> Registry:
     """The run's registry: spawned once per run on 127.0.0.1, or the one given with --registry."""
-    with rv_run.lock("registry"):
-        record = rv_run.read("registry")
-        if record is None:
-            registry = _open_registry(rv_run, rv_settings)
-            record = {"url": registry.url, "log_path": registry.log_path, "pid": registry.pid}
-            rv_run.write("registry", record)
-    return Registry(**record)
+    return rv_run.once(REGISTRY, lambda: _open_registry(rv_run, rv_settings))
 
 
 def _open_registry(run: Run, settings: Settings) -> Registry:
@@ -144,7 +137,7 @@ def connected(
 def _connect(board_url: str, run: Run, settings: Settings, request: pytest.FixtureRequest) -> Board:
     opened = open_board(board_url, run.labels, run)
     try:
-        run.write(f"board-{board_id(board_url)}", {"url": board_url, "kernel": opened.kernel_release()})
+        run.write(BOARD, BoardRecord(board_url, opened.kernel_release()), board_id(board_url))
         own = _run_registry_url(settings, request)
         for url in _registry_urls(settings, request):
             opened.attach_registry(url, settings.registry_address if url == own else None)

@@ -23,6 +23,7 @@ from harness.bootstrap import IMAGE_REPOSITORY
 from harness.buildkit import find_buildkit_cli, run_quietly
 from harness.engine import engine
 from harness.errors import EngineError
+from harness.labels import MANAGED_LABELS
 
 OK, FAIL, WARN = "ok", "FAIL", "warn"
 BINFMT_DIR = Path("/proc/sys/fs/binfmt_misc")
@@ -41,7 +42,6 @@ PACKAGES = {  # binary -> the Debian packages that provide it (and what it needs
     "mmdebstrap": "mmdebstrap",
     "qemu-system-riscv64": "qemu-system-misc opensbi u-boot-qemu",
 }
-MANAGED_LABELS = {"rvconform.managed": "true"}
 EMULATION_TIMEOUT = 60  # seconds for `uname -m` in a riscv64 container
 ARCH_TEST_TIMEOUT = 30  # seconds for `arch-test riscv64` (one tiny static program under QEMU)
 DOCKER_ERRORS = (docker.errors.DockerException, requests.RequestException)

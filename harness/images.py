@@ -6,17 +6,15 @@ records the outcome (the pinned reference, or the build error), and the others r
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from pathlib import Path
-
 from harness.build import Builder, BuiltImage
-from harness.errors import BuildError, RvconformError
+from harness.errors import RvconformError
 from harness.recipes import Recipe
 from harness.reference import ImageRef
 from harness.registry import external_registry
 from harness.registry_client import RegistryClient
-from harness.runstate import Run
-from harness.sizes import ImageSize, LayerSize, measure
+from harness.run import Run
+from harness.run.records import IMAGE, SIZE, BuildOutcome
+from harness.sizes import ImageSize, measure
 
 
 class ImageSupply:
@@ -29,40 +27,21 @@ class ImageSupply:
 
     def get(self, recipe: Recipe) -> BuiltImage:
         """The recipe's image, pinned by digest; raises BuildError (or RvconformError) when it failed."""
-        key = f"image-{recipe.name}"
-        with self.run.lock(key):
-            record = self.run.read(key)
-            if record is None:
-                record = self._make(recipe)
-                self.run.write(key, record)
-        if "error" in record:
-            error_type = BuildError if record.get("log_path") else RvconformError
-            raise error_type(record["error"], fix=record.get("fix"),
-                             **({"log_path": Path(record["log_path"])} if record.get("log_path") else {}))
-        return BuiltImage(record["recipe"], ImageRef(**record["ref"]), record["log_path"], record["seconds"],
-                          record.get("reused", False))
+        return self.run.once(IMAGE, lambda: self._make(recipe), recipe.name).image_or_raise()
 
     def size(self, recipe: Recipe) -> ImageSize:
         """The image's sizes in its registry, measured once per run."""
-        key = f"size-{recipe.name}"
-        with self.run.lock(key):
-            record = self.run.read(key)
-            if record is None:
-                ref = self.get(recipe).ref
-                size = measure(client_for(ref), ref.repository, ref.digest or "", recipe.platform)
-                record = asdict(size)
-                self.run.write(key, record)
-        layers = tuple(LayerSize(**layer) for layer in record["layers"])
-        return ImageSize(record["compressed"], record["unpacked"], layers)
+        return self.run.once(SIZE, lambda: self._measure(recipe), recipe.name)
 
-    def _make(self, recipe: Recipe) -> dict:
+    def _measure(self, recipe: Recipe) -> ImageSize:
+        ref = self.get(recipe).ref
+        return measure(client_for(ref), ref.repository, ref.digest or "", recipe.platform)
+
+    def _make(self, recipe: Recipe) -> BuildOutcome:
         try:
-            image = self._given(recipe) if recipe.name in self.given else self.builder.build(recipe)
-        except BuildError as error:
-            return {"error": error.message, "fix": error.fix, "log_path": str(error.log_path or "")}
+            return BuildOutcome(self._given(recipe) if recipe.name in self.given else self.builder.build(recipe))
         except RvconformError as error:
-            return {"error": error.message, "fix": error.fix}
-        return {**asdict(image), "ref": asdict(image.ref)}
+            return BuildOutcome.failed(error)
 
     def _given(self, recipe: Recipe) -> BuiltImage:
         """An image named with --image: pin it to the digest its registry serves now.

@@ -22,7 +22,8 @@ from harness.fixtures import board_id
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes
 from harness.results import ResultCollector
-from harness.runstate import Run
+from harness.run import Run
+from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
 from harness.settings import Settings, add_options, read_settings
 from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
@@ -146,7 +147,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = yield
     recipe = item.callspec.params.get("recipe") if hasattr(item, "callspec") else None
     if isinstance(recipe, Recipe):
-        size = item.config.stash[RUN].read(f"size-{recipe.name}")
+        size = item.config.stash[RUN].read(SIZE, recipe.name)
         known = {key for key, _ in item.user_properties}
         for key, value in reports.item_properties(item, size):
             if key not in known:
@@ -164,8 +165,8 @@ def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
         return
     extra = None
     if item.originalname == "test_build":
-        record = item.config.stash[RUN].read(f"image-{recipe.name}") or {}
-        extra = reports.log_extra(record.get("log_path"), f"build log of {recipe.name}")
+        outcome = item.config.stash[RUN].read(IMAGE, recipe.name)
+        extra = reports.log_extra(outcome and outcome.build_log, f"build log of {recipe.name}")
     elif item.originalname == "test_starts":
         error = getattr(getattr(item, "funcargs", {}).get("started"), "error", None)
         text = getattr(error, "container_log", None)
@@ -228,8 +229,8 @@ class _SummaryPlugin:
 
 def _board_kernels(config: pytest.Config) -> dict[str, str]:
     run: Run = config.stash[RUN]
-    records = (run.read(f"board-{board_id(url)}") for url in config.stash[SETTINGS].boards)
-    return {record["url"]: record["kernel"] for record in records if record}
+    records = (run.read(BOARD, board_id(url)) for url in config.stash[SETTINGS].boards)
+    return {record.url: record.kernel for record in records if record}
 
 
 def _add_to_report_header(config: pytest.Config, environment: dict[str, str], interrupted: bool) -> None:
@@ -264,10 +265,10 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _keep_registry_log(config: pytest.Config, run: Run) -> None:
-    record = run.read("registry")
+    registry = run.read(REGISTRY)
     settings = config.stash[SETTINGS]
-    if record and record.get("log_path") and settings.reports_dir:
-        source = Path(record["log_path"])
+    if registry and registry.log_path and settings.reports_dir:
+        source = Path(registry.log_path)
         if source.is_file():
             settings.logs_dir.mkdir(parents=True, exist_ok=True)
             (settings.logs_dir / "registry.log").write_bytes(source.read_bytes())

@@ -11,13 +11,14 @@ from typing import Any
 import pytest
 
 from harness.recipes import Recipe
+from harness.sizes import ImageSize
 from harness.units import format_size
 
 #: Properties every conformance test carries (when known), in JUnit and in the HTML report.
 PROPERTY_KEYS = ("recipe", "board", "image", "digest", "build", "platform", "unpacked_bytes", "compressed_bytes")
 
 
-def item_properties(item: pytest.Item, size_record: dict[str, int] | None) -> list[tuple[str, str]]:
+def item_properties(item: pytest.Item, size: ImageSize | None) -> list[tuple[str, str]]:
     """The image, board and size properties of one test, from its parameters and fixtures."""
     params: dict[str, Any] = item.callspec.params if hasattr(item, "callspec") else {}
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
@@ -32,9 +33,8 @@ def item_properties(item: pytest.Item, size_record: dict[str, int] | None) -> li
     if image is not None:
         build = "given" if not image.log_path else "reused" if image.reused else "built"
         properties += [("image", str(image.ref)), ("digest", image.ref.digest or ""), ("build", build)]
-    if size_record:
-        properties += [("unpacked_bytes", str(size_record["unpacked"])),
-                       ("compressed_bytes", str(size_record["compressed"]))]
+    if size:
+        properties += [("unpacked_bytes", str(size.unpacked)), ("compressed_bytes", str(size.compressed))]
     return properties
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from harness.gitinfo import git_revision
 from harness.recipes import Recipe
-from harness.runstate import Run
+from harness.run import Run
+from harness.run.records import IMAGE, SIZE
 from harness.settings import Settings
 from harness.size_history import (
     Baseline,
@@ -21,7 +22,6 @@ from harness.size_history import (
     write_sizes,
 )
 from harness.size_report import html_summary, plot_history, render_markdown, size_rows, worth_plotting
-from harness.sizes import ImageSize, LayerSize
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,11 @@ def load_baselines(settings: Settings) -> tuple[dict[str, Baseline], str]:
 
 def current_record(run: Run, recipe: Recipe, identity: RunIdentity) -> SizeRecord | None:
     """This run's size record for a recipe, from what the run measured (None when it measured nothing)."""
-    size, image = run.read(f"size-{recipe.name}"), run.read(f"image-{recipe.name}")
-    if not size or not image or "ref" not in image:
+    size, outcome = run.read(SIZE, recipe.name), run.read(IMAGE, recipe.name)
+    if not size or not outcome or not outcome.image:
         return None
-    ref = image["ref"]
-    measured = ImageSize(size["compressed"], size["unpacked"], tuple(LayerSize(**layer) for layer in size["layers"]))
-    pinned = f"{ref['registry']}/{ref['repository']}:{ref['tag']}"
-    return record_from(recipe.name, pinned, ref["digest"], recipe.platform, measured,
+    ref = outcome.image.ref
+    return record_from(recipe.name, str(replace(ref, digest=None)), ref.digest or "", recipe.platform, size,
                        identity.revision, identity.branch, identity.time)
 
 

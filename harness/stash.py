@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from harness.recipes import Recipe
-from harness.runstate import Run
+from harness.run import Run
 from harness.settings import Settings
 from harness.size_history import Baseline
 

@@ -17,7 +17,7 @@ from types import TracebackType
 
 from harness.errors import BoardUnreachable, ReadinessTimeout
 from harness.ports import free_loopback_port
-from harness.runstate import Run
+from harness.run import Run
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
 from harness.wait import Deadline, poll_until, stop_process, wait_until
 

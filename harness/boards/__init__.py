@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.errors import BoardError
-from harness.runstate import Run
+from harness.run import Run
 
 __all__ = ["Board", "CommandResult", "Container", "PullResult", "RunSpec", "open_board", "validate_board_url"]
 

@@ -14,13 +14,13 @@ from pathlib import Path
 import docker.errors
 from docker.models.containers import Container as EngineContainer
 
+from harness import labels
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.engine import engine
 from harness.errors import BoardError
 from harness.mirror import endpoints
 from harness.reference import ImageRef
 
-LABEL_BOARD = "rvconform.board"
 #: A system containerd, or the one dockerd starts for itself.
 CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/docker/containerd/containerd.sock")
 
@@ -31,7 +31,7 @@ class LocalBoard(Board):
     def __init__(self, labels: dict[str, str]) -> None:
         super().__init__("local")
         self._suffix = uuid.uuid4().hex[:6]
-        self.labels = {**labels, LABEL_BOARD: self._suffix}
+        self.labels = {**labels, labels.BOARD: self._suffix}
         self.engine = engine()
         self._network: str | None = None
         self._pulled: set[str] = set()
@@ -151,7 +151,7 @@ class LocalBoard(Board):
         return self.engine.containers.get(container.handle)
 
     def _label_filter(self) -> str:
-        return f"{LABEL_BOARD}={self._suffix}"
+        return f"{labels.BOARD}={self._suffix}"
 
     def _container_name(self, spec: RunSpec) -> str:
         return f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"

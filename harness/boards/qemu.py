@@ -13,7 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from harness.boards.ssh import LOOPBACK, SshBoard, SshTarget
 from harness.errors import BoardError, BoardUnreachable, RvconformError
-from harness.runstate import Run
+from harness.run import Run
+from harness.run.records import VM, VmRecord
 from harness.vm import Vm, VmImageSpec, ensure_vm_image
 
 #: The host's loopback as a guest on QEMU's user network sees it.
@@ -61,26 +62,22 @@ class QemuBoard(SshBoard):
 
 def shared_vm(run: Run, options: QemuOptions) -> tuple[int, str]:
     """The run's VM (booted on first use, recorded for the run's teardown): its SSH port and key."""
-    with run.lock("vm"):
-        record = run.read("vm")
-        if record is None:
-            record = _boot(run, options)
-            run.write("vm", record)
-    if "error" in record:
-        raise BoardUnreachable(record["error"], fix=record["fix"])
-    return record["ssh_port"], record["key"]
+    record = run.once(VM, lambda: _boot(run, options))
+    if record.error:
+        raise BoardUnreachable(record.error, fix=record.fix)
+    return record.ssh_port, record.key
 
 
-def _boot(run: Run, options: QemuOptions) -> dict[str, object]:
+def _boot(run: Run, options: QemuOptions) -> VmRecord:
     try:
         image = ensure_vm_image(VmImageSpec(), images_dir=options.images)
     except RvconformError as error:
-        return {"error": f"qemu: the VM image could not be made: {error.message}", "fix": error.fix or ""}
+        return VmRecord(error=f"qemu: the VM image could not be made: {error.message}", fix=error.fix or "")
     vm = Vm.start(image, run.dir / "vm", cpus=options.cpus, memory_mb=options.memory_mb, name="qemu", run=run)
     try:
         vm.wait_for_ssh(BOOT_TIMEOUT)
     except BoardUnreachable as error:
         vm.stop()
-        return {"error": f"qemu: the VM did not boot: {error.message}\n{vm.console_tail()}",
-                "fix": "read the console log above; a stale image can be rebuilt by deleting it from the cache"}
-    return {"ssh_port": vm.ssh_port, "key": str(image.key_path), "console": str(vm.console_path)}
+        return VmRecord(error=f"qemu: the VM did not boot: {error.message}\n{vm.console_tail()}",
+                        fix="read the console log above; a stale image can be rebuilt by deleting it from the cache")
+    return VmRecord(vm.ssh_port, str(image.key_path), str(vm.console_path))

@@ -9,6 +9,7 @@ import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+from harness import labels
 from harness.boards.base import CommandResult, RunSpec
 from harness.boards.transport import SshTransport
 from harness.errors import BoardError
@@ -135,7 +136,7 @@ class DockerCli(Runtime):
         self.transport.run([self.program, "rm", "-f", name])
 
     def cleanup(self) -> None:
-        key, value = next(iter((k, v) for k, v in self.labels.items() if k == "rvconform.board"))
+        key, value = labels.BOARD, self.labels[labels.BOARD]
         ids = self.transport.run([self.program, "ps", "-aq", "--filter", f"label={key}={value}"]).stdout.split()
         if ids:
             self.transport.run([self.program, "rm", "-f", *ids])
@@ -222,7 +223,7 @@ class Containerd(Runtime):
         self.transport.run(["rm", "-f", f"{LOG_DIR}/{name}.log"])
 
     def cleanup(self) -> None:
-        key, value = next(iter((k, v) for k, v in self.labels.items() if k == "rvconform.board"))
+        key, value = labels.BOARD, self.labels[labels.BOARD]
         listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{key}"=={value}'])
         for name in listing.stdout.split():
             self.remove(name)

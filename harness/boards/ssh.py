@@ -23,7 +23,6 @@ from harness.images import client_for
 from harness.mirror import endpoints
 from harness.reference import ImageRef
 
-LABEL_BOARD = "rvconform.board"
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 PLATFORM = "linux/riscv64"
 
@@ -65,7 +64,7 @@ class SshBoard(Board):
         suffix = uuid.uuid4().hex[:6]
         self.transport = SshTransport(name, target.user, target.host, target.port, _expand(target.key))
         self.runtime_name = target.runtime or detect_runtime(self.transport)
-        self.runtime = make_runtime(self.runtime_name, self.transport, {**labels, LABEL_BOARD: suffix},
+        self.runtime = make_runtime(self.runtime_name, self.transport, {**labels, labels.BOARD: suffix},
                                     f"rvconform-{suffix}")
         self._pulled: set[str] = set()
         self._forwards: dict[tuple[str, int], int] = {}

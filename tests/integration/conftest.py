@@ -120,7 +120,7 @@ def registry_process(tmp_path_factory: pytest.TempPathFactory):
 @pytest.fixture(scope="session")
 def qemu_run():
     """A run whose QEMU board is shared by every module that asks: one VM boot, stopped at the end."""
-    from harness.runstate import Run
+    from harness.run import Run
 
     run = Run.start()
     yield run

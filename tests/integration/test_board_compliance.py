@@ -12,7 +12,9 @@ from harness.boards import Board, RunSpec, open_board
 from harness.boards.transport import SshTransport
 from harness.engine import engine
 from harness.errors import BoardError
-from harness.runstate import Run
+from harness.labels import RUN, run_labels
+from harness.run import Run
+from harness.run.records import VM
 from harness.wait import Deadline, wait_until
 
 # A TCP service from the tiny image (static busybox): one line per connection, naming the machine.
@@ -24,7 +26,7 @@ BOARDS = ["local", "ssh-docker", "ssh-podman", pytest.param("qemu", marks=pytest
 @pytest.fixture(scope="module", params=BOARDS)
 def board(request: pytest.FixtureRequest, registry_process):
     """One board of each kind for the module, reaching the test registry; close() must leave nothing."""
-    labels = {"rvconform.managed": "true", "rvconform.run": f"compliance-{uuid.uuid4().hex[:8]}"}
+    labels = run_labels(f"compliance-{uuid.uuid4().hex[:8]}")
     ssh_runtime = request.param.removeprefix("ssh-") if request.param.startswith("ssh-") else None
     url = request.getfixturevalue("sshd").url(ssh_runtime) if ssh_runtime else request.param
     run = request.getfixturevalue("qemu_run") if request.param == "qemu" else None
@@ -32,7 +34,7 @@ def board(request: pytest.FixtureRequest, registry_process):
     opened.attach_registry(registry_process.url)
     yield opened
     opened.close()
-    left = leftover_containers(request.param, labels["rvconform.run"], run)
+    left = leftover_containers(request.param, labels[RUN], run)
     assert not left, f"{request.param}: close() left containers behind: {left}"
 
 
@@ -43,8 +45,8 @@ def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
         return listing.stdout.split()
     if kind != "qemu":
         return [c.name for c in engine().containers.list(all=True, filters={"label": f"rvconform.run={run_id}"})]
-    vm = run.read("vm")
-    transport = SshTransport("qemu", "root", "127.0.0.1", vm["ssh_port"], vm["key"])
+    vm = run.read(VM)
+    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key)
     try:
         selector = f'labels."rvconform.run"=={run_id}'
         listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from harness.engine import engine
-from harness.runstate import LABEL_RUN, runs_root
+from harness.labels import RUN as LABEL_RUN
+from harness.run import runs_root
 from harness.wait import Deadline, wait_until
 
 SUITES = Path(__file__).parents[2] / "suites"

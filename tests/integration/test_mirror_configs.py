@@ -10,6 +10,7 @@ import pytest
 
 from harness.boards import open_board
 from harness.errors import BoardError
+from harness.labels import run_labels
 from harness.mirror import mirrored_name, reference_mirror_files
 
 BOARDS = ["local", pytest.param("qemu", marks=pytest.mark.slow)]
@@ -17,7 +18,7 @@ BOARDS = ["local", pytest.param("qemu", marks=pytest.mark.slow)]
 
 @pytest.fixture(scope="module", params=BOARDS)
 def board(request: pytest.FixtureRequest, registry_process):
-    labels = {"rvconform.managed": "true", "rvconform.run": f"mirror-{uuid.uuid4().hex[:8]}"}
+    labels = run_labels(f"mirror-{uuid.uuid4().hex[:8]}")
     run = request.getfixturevalue("qemu_run") if request.param == "qemu" else None
     opened = open_board(request.param, labels, run)
     opened.attach_registry(registry_process.url)

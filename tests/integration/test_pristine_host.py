@@ -48,7 +48,7 @@ import pytest
 
 from harness.bootstrap import BaseImage, ensure_base
 from harness.engine import engine
-from harness.runstate import Run
+from harness.run import Run
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,9 @@ import pytest
 
 from harness.boards import open_board
 from harness.errors import BoardUnreachable
+from harness.labels import run_labels
 
-LABELS = {"rvconform.managed": "true", "rvconform.run": "unreachable-test"}
+LABELS = run_labels("unreachable-test")
 
 
 def test_a_closed_port_is_named_within_seconds(sshd) -> None:
