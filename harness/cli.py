@@ -132,10 +132,26 @@ def config(args: list[str]) -> int:
 
 
 def sizes(args: list[str]) -> int:
-    """Size table, Markdown and plot from the size history."""
-    from harness.size_report import main as sizes_main
+    """Size table, Markdown and plot from the size history; 1 when a recipe is over its limits."""
+    from harness.sizes.report import report_history
 
-    return sizes_main(args)
+    parser = argparse.ArgumentParser(
+        prog="rvconform sizes",
+        description="Compare each recipe's latest size with its baseline and budget; write a Markdown "
+        "summary and a plot of the size history.",
+    )
+    parser.add_argument("--history", default="reports/size-history.jsonl", help="size history (default: %(default)s)")
+    parser.add_argument("--baseline-branch", default="main",
+                        help="baseline: the last run on this branch before the latest (default: %(default)s)")
+    parser.add_argument("--baseline", help="pinned baseline sizes.json (wins over --baseline-branch)")
+    parser.add_argument("--recipes", default="fixtures/images",
+                        help="recipes directory, for budgets (default: %(default)s)")
+    parser.add_argument("--markdown", default="reports/sizes.md", help="Markdown summary (default: %(default)s)")
+    parser.add_argument("--plot", default="reports/sizes.png", help="PNG plot (default: %(default)s)")
+    options = parser.parse_args(args)
+    return report_history(Path(options.history), options.baseline_branch,
+                          Path(options.baseline) if options.baseline else None, Path(options.recipes),
+                          Path(options.markdown), Path(options.plot))
 
 
 if __name__ == "__main__":

@@ -27,8 +27,8 @@ from harness.registry import Registry, external_registry, shared_storage, spawn_
 from harness.run import Run, sweep_stale_runs
 from harness.run.records import BOARD, REGISTRY, SWEPT, BoardRecord
 from harness.settings import Settings
-from harness.size_history import Baseline
-from harness.sizes import ImageSize
+from harness.sizes.history import Baseline
+from harness.sizes.measure import ImageSize
 from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from harness.registry import external_registry
 from harness.registry_client import RegistryClient
 from harness.run import Run
 from harness.run.records import IMAGE, SIZE, BuildOutcome
-from harness.sizes import ImageSize, measure
+from harness.sizes.measure import ImageSize, measure
 
 
 class ImageSupply:

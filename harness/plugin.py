@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from harness import progress, reports, size_run
+from harness import progress, reports
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
@@ -25,6 +25,7 @@ from harness.results import ResultCollector
 from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
 from harness.settings import Settings, add_options, read_settings
+from harness.sizes import run_summary
 from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 _WORKER_KEY = "rvconform_run"
@@ -46,7 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[RUN] = Run.join(*worker[_WORKER_KEY]) if worker else Run.start()
     progress.enable(config.stash[RUN].dir)  # every process of the run records its long steps for the display
     try:
-        config.stash[BASELINES] = size_run.load_baselines(settings)
+        config.stash[BASELINES] = run_summary.load_baselines(settings)
     except RvconformError as error:
         raise pytest.UsageError(str(error)) from None
     if worker is None:
@@ -183,7 +184,7 @@ class _SummaryPlugin:
     def __init__(self) -> None:
         self.summary = reports.ImageSummary()
         self.results = ResultCollector()
-        self.sizes: size_run.SizeSummary | None = None
+        self.sizes: run_summary.SizeSummary | None = None
 
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that embeds the sizes
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -201,11 +202,11 @@ class _SummaryPlugin:
         if settings.summary_file:
             _append_summary(settings.summary_file, self.results.counts(), self.sizes, interrupted)
 
-    def _finish_sizes(self, config: pytest.Config, *, record: bool) -> size_run.SizeSummary | None:
+    def _finish_sizes(self, config: pytest.Config, *, record: bool) -> run_summary.SizeSummary | None:
         baselines, note = config.stash[BASELINES]
         try:
-            return size_run.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config), baselines, note,
-                                   size_run.RunIdentity.here(), record=record)
+            return run_summary.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config), baselines, note,
+                                   run_summary.RunIdentity.here(), record=record)
         except (RvconformError, OSError) as error:
             config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
             return None
@@ -248,7 +249,7 @@ def _add_to_report_header(config: pytest.Config, environment: dict[str, str], in
             config.stash[xml_key].add_global_property(key, value)
 
 
-def _append_summary(path: Path, counts: dict[str, int], sizes: size_run.SizeSummary | None,
+def _append_summary(path: Path, counts: dict[str, int], sizes: run_summary.SizeSummary | None,
                     interrupted: bool) -> None:
     verdicts = ", ".join(f"{count} {outcome}" for outcome, count in counts.items() if count) or "no test ran"
     lines = ["## rvconform", "", f"**{'Interrupted: ' if interrupted else ''}{verdicts}**", ""]

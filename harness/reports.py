@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from harness.recipes import Recipe
-from harness.sizes import ImageSize
+from harness.sizes.measure import ImageSize
 from harness.units import format_size
 
 #: Properties every conformance test carries (when known), in JUnit and in the HTML report.

@@ -7,7 +7,7 @@ import pytest
 from harness.recipes import Recipe
 from harness.run import Run
 from harness.settings import Settings
-from harness.size_history import Baseline
+from harness.sizes.history import Baseline
 
 SETTINGS = pytest.StashKey[Settings]()
 RUN = pytest.StashKey[Run]()

@@ -4,8 +4,9 @@ import pytest
 
 from harness.build import BuiltImage
 from harness.recipes import Recipe
-from harness.size_history import Baseline, growth_problems, record_from
-from harness.sizes import ImageSize, over_budget
+from harness.sizes.budget import growth_problems, over_budget
+from harness.sizes.history import Baseline, record_from
+from harness.sizes.measure import ImageSize
 
 
 def test_within_budget(recipe: Recipe, image_size: ImageSize) -> None:

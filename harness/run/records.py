@@ -15,7 +15,7 @@ from harness.errors import BuildError, RvconformError
 from harness.reference import ImageRef
 from harness.registry import Registry
 from harness.run.slot import Slot
-from harness.sizes import ImageSize, LayerSize
+from harness.sizes.measure import ImageSize, LayerSize
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ def test_a_record_is_made_once_and_read_back_typed_by_every_process() -> None:
     from harness.build import BuiltImage
     from harness.reference import ImageRef
     from harness.run.records import IMAGE, SIZE, BuildOutcome
-    from harness.sizes import ImageSize, LayerSize
+    from harness.sizes.measure import ImageSize, LayerSize
 
     run = Run.start()
     made = []

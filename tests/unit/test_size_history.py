@@ -9,27 +9,25 @@ import pytest
 from harness.errors import RvconformError
 from harness.gitinfo import git_revision
 from harness.recipes import Budget
-from harness.size_history import (
+from harness.sizes.budget import growth_problems, layer_growth
+from harness.sizes.history import (
     Baseline,
-    LayerRecord,
     SizeRecord,
     append_history,
     baseline_from_history,
-    growth_problems,
-    layer_growth,
     load_history,
     load_pinned_baselines,
     record_from,
     write_sizes,
 )
-from harness.sizes import ImageSize, LayerSize
+from harness.sizes.measure import ImageSize, LayerSize
 
 BASE = "ADD rootfs.tar.xz / # buildkit"
 SERVER = "COPY /out/server/ / # buildkit"
 CONF = "COPY redis.conf /etc/redis.conf # buildkit"
 
 
-def record(recipe: str = "redis", layers: tuple[LayerRecord, ...] = (), branch: str = "main",
+def record(recipe: str = "redis", layers: tuple[LayerSize, ...] = (), branch: str = "main",
            revision: str = "1a2b3c4d", time: str = "2026-11-25T10:00:00Z") -> SizeRecord:
     return SizeRecord(
         recipe=recipe, ref=f"127.0.0.1:5000/riscv64/{recipe}:7.0.15", digest="sha256:" + "a" * 64,
@@ -38,8 +36,8 @@ def record(recipe: str = "redis", layers: tuple[LayerRecord, ...] = (), branch: 
     )
 
 
-def layer(step: str, unpacked: int, compressed: int = 0, digest: str = "") -> LayerRecord:
-    return LayerRecord(digest or f"sha256:{len(step)}-{unpacked}", compressed, unpacked, step)
+def layer(step: str, unpacked: int, compressed: int = 0, digest: str = "") -> LayerSize:
+    return LayerSize(digest or f"sha256:{len(step)}-{unpacked}", compressed, unpacked, step)
 
 
 REDIS = (layer(BASE, 4_000_000, 2_000_000), layer(SERVER, 1_600_000, 800_000), layer(CONF, 20_000, 5_000))
@@ -60,8 +58,8 @@ def test_record_from_a_measured_image() -> None:
     size = ImageSize(compressed=2_900_000, unpacked=5_620_000, layers=layers)
     made = record_from("redis", "reg/riscv64/redis:7", "sha256:d", "linux/riscv64", size, "abc", "main",
                        "2026-11-25T10:00:00Z")
-    assert made.layers == (LayerRecord("sha256:1", 2_000_000, 4_000_000, BASE),
-                           LayerRecord("sha256:2", 900_000, 1_620_000, ""))
+    assert made.layers == (LayerSize("sha256:1", 2_000_000, 4_000_000, BASE),
+                           LayerSize("sha256:2", 900_000, 1_620_000, ""))
     assert (made.compressed, made.unpacked, made.layer_count, made.revision) == (2_900_000, 5_620_000, 2, "abc")
 
 

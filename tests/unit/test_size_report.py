@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.cli import sizes as main
 from harness.recipes import Budget
-from harness.size_history import Baseline, LayerRecord, SizeRecord, append_history
-from harness.size_report import html_summary, main, plot_history, render_markdown, render_table, size_rows
+from harness.sizes.history import Baseline, SizeRecord, append_history
+from harness.sizes.measure import LayerSize
+from harness.sizes.report import html_summary, plot_history, render_markdown, render_table, size_rows
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 SERVER = "COPY /out/server/ / # buildkit"
@@ -15,8 +17,8 @@ SERVER = "COPY /out/server/ / # buildkit"
 
 def record(recipe: str, unpacked: int, compressed: int, revision: str = "1a2b3c4d", branch: str = "main",
            time: str = "2026-11-25T10:00:00Z") -> SizeRecord:
-    layers = (LayerRecord("sha256:base", 500_000, 1_000_000, "ADD rootfs / # buildkit"),
-              LayerRecord("sha256:srv", compressed - 500_000, unpacked - 1_000_000, SERVER))
+    layers = (LayerSize("sha256:base", 500_000, 1_000_000, "ADD rootfs / # buildkit"),
+              LayerSize("sha256:srv", compressed - 500_000, unpacked - 1_000_000, SERVER))
     return SizeRecord(recipe, f"reg/riscv64/{recipe}:1", "sha256:d", "linux/riscv64", compressed, unpacked, layers,
                       revision, branch, time)
 
@@ -115,7 +117,7 @@ def test_main_on_three_runs_compares_the_latest_with_the_run_before(
 def test_main_with_a_pinned_baseline_and_no_recipes_dir(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     history = tmp_path / "size-history.jsonl"
     append_history(history, [record("redis", 5_620_000, 2_900_000)])
-    from harness.size_history import write_sizes
+    from harness.sizes.history import write_sizes
 
     pinned = tmp_path / "baseline.json"
     write_sizes(pinned, [record("redis", 5_000_000, 2_900_000)])
@@ -139,7 +141,7 @@ def test_main_without_history_says_how_to_make_one(
 
 
 def test_a_plot_is_drawn_only_when_a_recipe_has_two_runs() -> None:
-    from harness.size_report import worth_plotting
+    from harness.sizes.report import worth_plotting
 
     one = record("redis", 5_620_000, 2_900_000)
     assert not worth_plotting([one, record("nginx", 1_000_000, 600_000)])

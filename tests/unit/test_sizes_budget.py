@@ -1,5 +1,6 @@
 from harness.recipes import Budget
-from harness.sizes import ImageSize, over_budget
+from harness.sizes.budget import over_budget
+from harness.sizes.measure import ImageSize
 
 
 def size(unpacked: int, compressed: int) -> ImageSize:

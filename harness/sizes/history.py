@@ -1,4 +1,4 @@
-"""Size records: what each run measured (reports/sizes.json), the history of runs, baselines and growth limits.
+"""Size records: what each run measured (reports/sizes.json), the history of runs, and baselines.
 
 The history is JSON Lines, one record per recipe per run, only ever appended to: it is the users' record of
 how their images grew, kept by CI as an artifact or on a branch, so nothing here rewrites it.
@@ -16,15 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import RvconformError
-from harness.recipes import Budget
-from harness.sizes import ImageSize, LayerSize
-from harness.units import format_size
-
-_STEP_CHARS = 100  # a RUN step can be a page long; a message quotes the start
-
-
-#: One layer of a recorded image: the measured layer itself (digest, blob bytes, file bytes, build step).
-LayerRecord = LayerSize
+from harness.sizes.measure import ImageSize, LayerSize
 
 
 @dataclass(frozen=True)
@@ -37,7 +29,7 @@ class SizeRecord:
     platform: str
     compressed: int
     unpacked: int
-    layers: tuple[LayerRecord, ...] = ()
+    layers: tuple[LayerSize, ...] = ()
     revision: str = ""
     branch: str = ""
     time: str = ""
@@ -48,7 +40,7 @@ class SizeRecord:
         return len(self.layers)
 
     @property
-    def largest_layer(self) -> LayerRecord | None:
+    def largest_layer(self) -> LayerSize | None:
         """The layer that added the most unpacked bytes, or None without layers."""
         return max(self.layers, key=lambda layer: layer.unpacked, default=None)
 
@@ -70,7 +62,7 @@ class SizeRecord:
     def from_json(cls, data: dict[str, Any]) -> SizeRecord:
         """The record ``to_json`` wrote; derived and unknown keys are ignored. KeyError/TypeError when invalid."""
         layers = tuple(
-            LayerRecord(str(layer["digest"]), int(layer["compressed"]), int(layer["unpacked"]),
+            LayerSize(str(layer["digest"]), int(layer["compressed"]), int(layer["unpacked"]),
                         str(layer.get("created_by", "")))
             for layer in data.get("layers", [])
         )
@@ -84,7 +76,7 @@ class SizeRecord:
 
 def record_from(recipe: str, ref: str, digest: str, platform: str, size: ImageSize,
                 revision: str, branch: str, time: str) -> SizeRecord:
-    """The record of one measured image (``harness.sizes.measure``) in the run at ``revision`` and ``time``."""
+    """The record of one measured image (``harness.sizes.measure.measure``) in the run at ``revision`` and ``time``."""
     return SizeRecord(recipe, ref, digest, platform, size.compressed, size.unpacked, size.layers,
                       revision, branch, time)
 
@@ -175,86 +167,12 @@ def load_pinned_baselines(path: Path) -> dict[str, Baseline]:
     return {record.recipe: Baseline(record, f"pinned {path}") for record in records}
 
 
-def growth_problems(current: SizeRecord, baseline: Baseline | None, budget: Budget) -> list[str]:
-    """Each way ``current`` grew more than ``budget`` allows against ``baseline``, as a sentence; [] when within."""
-    if baseline is None:
-        return []
-    problems = []
-    for kind in ("unpacked", "compressed"):
-        before, after = getattr(baseline.record, kind), getattr(current, kind)
-        exceeded = _exceeded_limits(before, after, budget)
-        if exceeded:
-            problems.append(
-                f"{current.recipe}: {kind} size grew from {format_size(before)} to {format_size(after)} "
-                f"({format_delta(before, after)}), over the allowed growth of {' and '.join(exceeded)} "
-                f"(baseline: {baseline.source}); {_grew_most_text(current, baseline.record, kind)}"
-            )
-    return problems
-
-
-def _exceeded_limits(before: int, after: int, budget: Budget) -> list[str]:
-    delta = after - before
-    percent = growth_percent(before, after)
-    exceeded = []
-    if budget.growth_bytes is not None and delta > budget.growth_bytes:
-        exceeded.append(format_size(budget.growth_bytes))
-    if budget.growth_percent is not None and delta > 0 and (percent is None or percent > budget.growth_percent):
-        exceeded.append(f"{budget.growth_percent:g}%")
-    return exceeded
-
-
-def growth_percent(before: int, after: int) -> float | None:
-    """Growth from ``before`` to ``after`` in percent; None when ``before`` is 0."""
-    return None if before == 0 else (after - before) * 100 / before
-
-
-def format_delta(before: int, after: int) -> str:
-    """A signed change with percent, e.g. "+1.18 MB, +21.0%"."""
-    delta = after - before
-    percent = growth_percent(before, after)
-    text = ("+" if delta > 0 else "") + format_size(delta)
-    return text if percent is None else f"{text}, {percent:+.1f}%"
-
-
-def layer_growth(current: SizeRecord, before: SizeRecord, kind: str = "unpacked") -> list[tuple[LayerRecord, int]]:
-    """Each layer of ``current`` with the bytes (``kind``) it gained over its match in ``before``.
-
-    A layer matches the unmatched layer of ``before`` with the same build step (BuildKit's created_by),
-    else the one at the same position; a layer with no match is new and counts from 0.
-    """
-    unused = dict(enumerate(before.layers))
-    matches: dict[int, LayerRecord] = {}
-    for index, layer in enumerate(current.layers):
-        found = next((i for i, old in unused.items() if layer.created_by and old.created_by == layer.created_by),
-                     None)
-        if found is not None:
-            matches[index] = unused.pop(found)
-    for index in range(len(current.layers)):
-        if index not in matches and index in unused:
-            matches[index] = unused.pop(index)
-    return [
-        (layer, getattr(layer, kind) - (getattr(matches[index], kind) if index in matches else 0))
-        for index, layer in enumerate(current.layers)
-    ]
-
-
-def grew_most(current: SizeRecord, before: SizeRecord, kind: str = "unpacked") -> tuple[LayerRecord, int] | None:
-    """The layer of ``current`` that gained the most bytes over ``before``, or None when none grew."""
-    best = max(layer_growth(current, before, kind), key=lambda pair: pair[1], default=None)
-    return best if best is not None and best[1] > 0 else None
-
-
-def describe_layer(layer: LayerRecord) -> str:
-    """A layer as people recognise it: its build step (shortened), else its digest."""
-    step = " ".join(layer.created_by.split())
-    if not step:
-        return f"layer {layer.digest[:19] or '(no digest)'}"
-    return step if len(step) <= _STEP_CHARS else step[: _STEP_CHARS - 3] + "..."
-
-
-def _grew_most_text(current: SizeRecord, before: SizeRecord, kind: str) -> str:
-    found = grew_most(current, before, kind)
-    if found is None:
-        return "no layer grew (only the config or metadata did)" if current.layers else "layer sizes unknown"
-    layer, delta = found
-    return f"the layer that grew most: `{describe_layer(layer)}` (+{format_size(delta)})"
+def latest_with_baselines(history: list[SizeRecord], branch: str) -> tuple[list[SizeRecord], dict[str, Baseline]]:
+    """The latest record of each recipe, and for each the last record on ``branch`` before it."""
+    latest = {record.recipe: index for index, record in enumerate(history)}
+    baselines = {}
+    for recipe, index in latest.items():
+        baseline = baseline_from_history(history[:index], recipe, branch)
+        if baseline is not None:
+            baselines[recipe] = baseline
+    return [history[i] for i in latest.values()], baselines

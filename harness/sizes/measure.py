@@ -9,9 +9,7 @@ from __future__ import annotations
 import tarfile
 from dataclasses import dataclass
 
-from harness.recipes import Budget
 from harness.registry_client import RegistryClient, select_platform
-from harness.units import format_size
 
 
 @dataclass(frozen=True)
@@ -56,17 +54,3 @@ def _unpacked_bytes(client: RegistryClient, repository: str, digest: str) -> int
     path = client.blob(repository, digest)
     with tarfile.open(path, mode="r:*") as layer:
         return sum(member.size for member in layer if member.isreg())
-
-
-def over_budget(size: ImageSize, budget: Budget) -> list[str]:
-    """Each way ``size`` exceeds ``budget``, as a sentence naming both numbers; empty when within."""
-    problems = []
-    for kind in ("unpacked", "compressed"):
-        limit = getattr(budget, kind)
-        actual = getattr(size, kind)
-        if limit is not None and actual > limit:
-            problems.append(
-                f"{kind} size {format_size(actual)} ({actual} bytes) is over the budget of "
-                f"{format_size(limit)} ({limit} bytes) by {format_size(actual - limit)}"
-            )
-    return problems

@@ -10,7 +10,7 @@ from harness.recipes import Recipe
 from harness.run import Run
 from harness.run.records import IMAGE, SIZE
 from harness.settings import Settings
-from harness.size_history import (
+from harness.sizes.history import (
     Baseline,
     SizeRecord,
     append_history,
@@ -21,7 +21,7 @@ from harness.size_history import (
     utc_now,
     write_sizes,
 )
-from harness.size_report import html_summary, plot_history, render_markdown, size_rows, worth_plotting
+from harness.sizes.report import html_summary, plot_history, render_markdown, size_rows, worth_plotting
 
 
 @dataclass(frozen=True)

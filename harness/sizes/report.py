@@ -1,30 +1,21 @@
-"""``rvconform sizes``: a table of each recipe's latest size against its baseline and budget, as text,
-Markdown (for a pull-request comment), a PNG plot of the history, and an HTML fragment for report.html.
+"""Size reports: a table of each recipe's latest size against its baseline and budget, as text, Markdown (for
+a pull-request comment), a PNG plot of the history, and an HTML fragment for report.html; ``rvconform sizes``.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import html
 import sys
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from harness.recipes import Budget, load_recipes
-from harness.size_history import (
-    Baseline,
-    SizeRecord,
-    baseline_from_history,
-    growth_percent,
-    growth_problems,
-    load_history,
-    load_pinned_baselines,
-)
-from harness.sizes import ImageSize, over_budget
+from harness.sizes.budget import growth_percent, growth_problems, over_budget
+from harness.sizes.history import Baseline, SizeRecord, latest_with_baselines, load_history, load_pinned_baselines
+from harness.sizes.measure import ImageSize
 from harness.units import format_size
 
 OK, OVER_BUDGET, GREW, NO_BASELINE = "ok", "over budget", "grew too much", "no baseline"
@@ -224,57 +215,28 @@ def html_summary(rows: list[SizeRow], png: Path | None) -> str:
     return "\n".join([*parts, "</section>"]) + "\n"
 
 
-def latest_with_baselines(history: list[SizeRecord], branch: str) -> tuple[list[SizeRecord], dict[str, Baseline]]:
-    """The latest record of each recipe, and for each the last record on ``branch`` before it."""
-    latest = {record.recipe: index for index, record in enumerate(history)}
-    baselines = {}
-    for recipe, index in latest.items():
-        baseline = baseline_from_history(history[:index], recipe, branch)
-        if baseline is not None:
-            baselines[recipe] = baseline
-    return [history[i] for i in latest.values()], baselines
-
-
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="rvconform sizes",
-        description="Compare each recipe's latest size with its baseline and budget; write a Markdown "
-        "summary and a plot of the size history.",
-    )
-    parser.add_argument("--history", default="reports/size-history.jsonl", help="size history (default: %(default)s)")
-    parser.add_argument("--baseline-branch", default="main",
-                        help="baseline: the last run on this branch before the latest (default: %(default)s)")
-    parser.add_argument("--baseline", help="pinned baseline sizes.json (wins over --baseline-branch)")
-    parser.add_argument("--recipes", default="fixtures/images",
-                        help="recipes directory, for budgets (default: %(default)s)")
-    parser.add_argument("--markdown", default="reports/sizes.md", help="Markdown summary (default: %(default)s)")
-    parser.add_argument("--plot", default="reports/sizes.png", help="PNG plot (default: %(default)s)")
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """``rvconform sizes``: 0 when every recipe is within limits, 1 when one is not, 2 without a history."""
-    options = _parser().parse_args(argv)
-    history = load_history(Path(options.history))
+def report_history(history_path: Path, baseline_branch: str, pinned: Path | None, recipes: Path, markdown: Path,
+                   plot: Path) -> int:
+    """``rvconform sizes``: print the table of each recipe's latest size, write the Markdown summary and the
+    plot; 0 when every recipe is within limits, 1 when one is not, 2 without a history."""
+    history = load_history(history_path)
     if not history:
-        print(f"rvconform sizes: no size records in {options.history}\n"
+        print(f"rvconform sizes: no size records in {history_path}\n"
               "  fix: run `rvconform run` first (each run appends its sizes there), or point --history at a "
               "size-history.jsonl kept by CI", file=sys.stderr)
         return 2
-    current, baselines = latest_with_baselines(history, options.baseline_branch)
-    note = f"last run on {options.baseline_branch} before the latest"
-    if options.baseline:
-        baselines, note = load_pinned_baselines(Path(options.baseline)), f"pinned {options.baseline}"
-    recipes = Path(options.recipes)
+    current, baselines = latest_with_baselines(history, baseline_branch)
+    note = f"last run on {baseline_branch} before the latest"
+    if pinned:
+        baselines, note = load_pinned_baselines(pinned), f"pinned {pinned}"
     budgets = {r.name: r.budget for r in load_recipes(recipes)} if recipes.is_dir() else {}
     rows = size_rows(current, baselines, budgets)
     print(render_table(rows))
     for problem in (p for row in rows for p in row.problems):
         print(f"  {problem}")
-    markdown = Path(options.markdown)
     markdown.parent.mkdir(parents=True, exist_ok=True)
     markdown.write_text(render_markdown(rows, note=note), encoding="utf-8")
-    plot = plot_history(history, Path(options.plot))
+    plot_history(history, plot)
     print(f"baseline: {note}{'' if budgets else f'; no recipes in {recipes}, so no budgets'}")
     print(f"wrote {markdown} and {plot}")
     return 1 if any(row.verdict in FAILING for row in rows) else 0
