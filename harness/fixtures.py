@@ -12,11 +12,10 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
 
 import pytest
 
-from harness.boards import Board, PullResult, open_board
+from harness.boards import Board, PullResult, board_id, open_board
 from harness.build import Builder, BuiltImage
 from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
@@ -151,14 +150,6 @@ def _connect(board_url: str, run: Run, settings: Settings, request: pytest.Fixtu
 def board(connected: Outcome[Board], board_url: str) -> Board:
     """A reachable board; one that is not fails here, pointing at test_board_reachable (which has the cause)."""
     return connected.require(f"connecting to board {board_url}", f"test_board_reachable[{board_id(board_url)}]")
-
-
-def board_id(url: str) -> str:
-    """A board URL as a test id part: ``local``, ``qemu``, ``riscv@board1:22``."""
-    parts = urlsplit(url)
-    if not parts.scheme:
-        return url
-    return (parts.netloc + parts.path).strip("/").replace("/", "_") or parts.scheme
 
 
 def _run_registry_url(settings: Settings, request: pytest.FixtureRequest) -> str | None:

@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from harness import progress, reports
+from harness.boards import board_id
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
-from harness.fixtures import board_id
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes
 from harness.results import ResultCollector

@@ -1,51 +1,54 @@
 """Boards behind URL schemes: ``local`` (the engine here, under QEMU user emulation), ``ssh://...``
-(a real board over SSH) and ``qemu`` (a full-system riscv64 VM, driven like an SSH board)."""
+(a real board over SSH) and ``qemu`` (a full-system riscv64 VM, driven like an SSH board).
+
+Making a board neither connects nor boots; ``Board.open()`` does (``open_board`` does both).
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from importlib import import_module
+from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
-from harness.errors import BoardError
-from harness.run import Run
+from harness.boards.url import board_id, parse_board_url
 
-__all__ = ["Board", "CommandResult", "Container", "PullResult", "RunSpec", "open_board", "validate_board_url"]
+if TYPE_CHECKING:
+    from harness.run import Run
 
-KNOWN = "local, qemu[://?cpus=N&memory=MB], ssh://USER@HOST[:PORT][?key=PATH&runtime=docker|podman|ctr|k3s]"
+__all__ = ["BOARD_CLASSES", "Board", "CommandResult", "Container", "PullResult", "RunSpec", "board_id", "make_board",
+           "open_board", "validate_board_url"]
+
+#: URL scheme -> the board class, as "module:class" (a board's libraries load only when one is made).
+BOARD_CLASSES = {
+    "local": "harness.boards.local:LocalBoard",
+    "ssh": "harness.boards.ssh:SshBoard",
+    "qemu": "harness.boards.qemu:QemuBoard",
+}
 
 
 def validate_board_url(url: str) -> str:
     """Return the board kind of ``url``, or raise BoardError saying which URLs are understood."""
-    kind = urlsplit(url).scheme or url
-    if kind not in ("local", "ssh", "qemu"):
-        raise BoardError(f"unknown board URL {url!r}", fix=f"use one of: {KNOWN}")
-    if kind == "ssh":
-        from harness.boards.ssh import SshTarget
-
-        SshTarget.parse(url)
-    if kind == "qemu":
-        from harness.boards.qemu import QemuOptions
-
-        QemuOptions.parse(url)
-    return kind
+    return parse_board_url(url).kind
 
 
-def open_board(url: str, labels: dict[str, str], run: Run | None = None) -> Board:
-    """Connect to the board named by ``url``; ``labels`` mark everything it creates for this run.
+def make_board(url: str, labels: dict[str, str], run: Run | None = None) -> Board:
+    """The board named by ``url``, not yet open; ``labels`` mark everything it creates for this run.
 
     A qemu board needs the ``run``, which owns (and at its end stops) the VM.
     """
-    kind = validate_board_url(url)
-    if kind == "local":
-        from harness.boards.local import LocalBoard
+    spec = parse_board_url(url)
+    module, name = BOARD_CLASSES[spec.kind].split(":")
+    board_class: type[Board] = getattr(import_module(module), name)
+    return board_class(spec, labels, run)
 
-        return LocalBoard(labels)
-    if kind == "ssh":
-        from harness.boards.ssh import SshBoard, SshTarget
 
-        return SshBoard(url, SshTarget.parse(url), labels)
-    from harness.boards.qemu import QemuBoard, QemuOptions
-
-    if run is None:
-        raise BoardError("a qemu board needs a run to own its VM")
-    return QemuBoard(url, QemuOptions.parse(url), labels, run)
+def open_board(url: str, labels: dict[str, str], run: Run | None = None) -> Board:
+    """The board named by ``url``, open: connected (an SSH board) or booted (a VM). Raises BoardUnreachable
+    with the cause when it cannot be reached."""
+    board = make_board(url, labels, run)
+    try:
+        board.open()
+    except BaseException:
+        board.close()
+        raise
+    return board

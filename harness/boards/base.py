@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from harness.boards.url import BoardSpec
 from harness.reference import ImageRef
+
+if TYPE_CHECKING:
+    from harness.run import Run
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """How to start a container: a short name, an optional command, environment and ports to publish."""
+    """How to start a container: a short name, an optional command, environment and ports to publish.
+
+    ``command`` means what it means to docker: the arguments of the image's entrypoint. ``entrypoint`` is
+    that entrypoint, from the image config the caller resolved, for runtimes that replace the whole
+    process instead (containerd's ctr).
+    """
 
     name: str
     command: tuple[str, ...] | None = None
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[int, ...] = ()
+    entrypoint: tuple[str, ...] = ()
+
+    @property
+    def process(self) -> tuple[str, ...] | None:
+        """The whole process to run (entrypoint and command), or None for the image's own."""
+        return (*self.entrypoint, *self.command) if self.command else None
 
 
 @dataclass(frozen=True)
@@ -56,15 +72,25 @@ class MirrorsUnsupported(Exception):
 
 
 class Board(ABC):
-    """A place where images are pulled and run. Every kind passes the same compliance tests."""
+    """A place where images are pulled and run. Every kind passes the same compliance tests.
+
+    Made from its parsed URL (``harness.boards.make_board``) without connecting; ``open()`` connects.
+    """
 
     #: The board's name in reports, e.g. "local" or "ssh://riscv@board1".
     name: str
 
-    def __init__(self, name: str) -> None:
-        self.name = name
+    def __init__(self, spec: BoardSpec, labels: dict[str, str], run: Run | None = None) -> None:
+        self.name = spec.url
+        self.spec = spec
+        self.labels = labels
+        self.owning_run = run
         self.registry_aliases: dict[str, str] = {}
         self.plain_http: set[str] = set()
+
+    @abstractmethod
+    def open(self) -> None:
+        """Connect to the board (boot it, for a VM); BoardUnreachable with the cause when that fails."""
 
     def attach_registry(self, url: str, address: str | None = None) -> str:
         """Arrange for the board to reach the registry at ``url`` (as the harness sees it).
@@ -73,15 +99,16 @@ class Board(ABC):
         Returns the address the board uses.
         """
         parts = urlsplit(url)
-        seen = address or self.registry_address(parts.hostname or "", parts.port or 80)
+        seen = address or self.reach_registry(parts.hostname or "", parts.port or 80)
         if seen != parts.netloc:
             self.registry_aliases[parts.netloc] = seen
         if parts.scheme == "http":
             self.plain_http.add(seen)
         return seen
 
-    def registry_address(self, host: str, port: int) -> str:
-        """Where this board reaches a registry that the harness reaches at host:port (default: the same)."""
+    def reach_registry(self, host: str, port: int) -> str:
+        """Make a registry that the harness reaches at host:port reachable from the board (e.g. through a
+        forward); returns the address the board uses (default: the same)."""
         return f"{host}:{port}"
 
     def sees(self, ref: ImageRef) -> ImageRef:
@@ -133,4 +160,5 @@ class Board(ABC):
 
     @abstractmethod
     def close(self) -> None:
-        """Remove everything the board created: containers, networks, pulled images."""
+        """Remove everything the board created: containers, networks, pulled images; also for a board
+        that was never opened, or whose ``open()`` failed."""

@@ -10,16 +10,22 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker.errors
+from docker import DockerClient
 from docker.models.containers import Container as EngineContainer
 
-from harness import labels
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.url import BoardSpec
 from harness.engine import engine
-from harness.errors import BoardError
+from harness.errors import BoardError, BoardUnreachable, EngineError
+from harness.labels import BOARD
 from harness.mirror import endpoints
 from harness.reference import ImageRef
+
+if TYPE_CHECKING:
+    from harness.run import Run
 
 #: A system containerd, or the one dockerd starts for itself.
 CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/docker/containerd/containerd.sock")
@@ -28,13 +34,26 @@ CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/docker/containerd
 class LocalBoard(Board):
     """Containers on the local engine, on a network of their own, ports published on 127.0.0.1."""
 
-    def __init__(self, labels: dict[str, str]) -> None:
-        super().__init__("local")
+    def __init__(self, spec: BoardSpec, labels: dict[str, str], run: Run | None = None) -> None:
         self._suffix = uuid.uuid4().hex[:6]
-        self.labels = {**labels, labels.BOARD: self._suffix}
-        self.engine = engine()
+        super().__init__(spec, {**labels, BOARD: self._suffix}, run)
+        self._engine: DockerClient | None = None
         self._network: str | None = None
         self._pulled: set[str] = set()
+
+    def open(self) -> None:
+        """Connect to the engine (BoardUnreachable when none answers)."""
+        try:
+            self._engine = engine()
+        except EngineError as error:
+            raise BoardUnreachable(f"local: {error.message}", fix=error.fix) from None
+
+    @property
+    def engine(self) -> DockerClient:
+        """The engine client; the board must be open."""
+        if self._engine is None:
+            raise BoardError("local: the board is not open", fix="call open() (or use open_board) first")
+        return self._engine
 
     def kernel_release(self) -> str:
         return os.uname().release
@@ -137,6 +156,8 @@ class LocalBoard(Board):
             self.engine.containers.get(container.handle).remove(force=True)
 
     def close(self) -> None:
+        if self._engine is None:
+            return
         for container in self.engine.containers.list(all=True, filters={"label": self._label_filter()}):
             with contextlib.suppress(docker.errors.NotFound):
                 container.remove(force=True)
@@ -151,7 +172,7 @@ class LocalBoard(Board):
         return self.engine.containers.get(container.handle)
 
     def _label_filter(self) -> str:
-        return f"{labels.BOARD}={self._suffix}"
+        return f"{BOARD}={self._suffix}"
 
     def _container_name(self, spec: RunSpec) -> str:
         return f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"

@@ -7,11 +7,8 @@ pulling over the VM's own network. One VM per run, shared by xdist workers; the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
-
-from harness.boards.ssh import LOOPBACK, SshBoard, SshTarget
+from harness.boards.ssh import LOOPBACK, SshBoard
+from harness.boards.url import BoardSpec, QemuOptions, SshTarget
 from harness.errors import BoardError, BoardUnreachable, RvconformError
 from harness.run import Run
 from harness.run.records import VM, VmRecord
@@ -22,40 +19,22 @@ HOST_FROM_GUEST = "10.0.2.2"
 BOOT_TIMEOUT = 600.0
 
 
-@dataclass(frozen=True)
-class QemuOptions:
-    """What a qemu board URL says."""
-
-    cpus: int = 2
-    memory_mb: int = 2048
-    images: Path | None = None
-
-    @classmethod
-    def parse(cls, url: str) -> QemuOptions:
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = sorted(set(query) - {"cpus", "memory", "images"})
-        try:
-            options = cls(int(query.get("cpus", 2)), int(query.get("memory", 2048)),
-                          Path(query["images"]) if "images" in query else None)
-        except ValueError:
-            options = None
-        if url != "qemu" and (parts.scheme != "qemu" or parts.netloc or parts.path not in ("", "/")):
-            options = None
-        if options is None or unknown or options.cpus < 1 or options.memory_mb < 256:
-            raise BoardError(f"board URL {url!r} is not qemu[://?cpus=N&memory=MB&images=DIR]",
-                             fix="e.g. --board qemu or --board 'qemu://?cpus=2&memory=2048'")
-        return options
-
-
 class QemuBoard(SshBoard):
-    """An SSH board whose machine is a VM this run boots (or joins, under xdist)."""
+    """An SSH board whose machine is a VM this run boots (or joins, under xdist) when the board opens."""
 
-    def __init__(self, url: str, options: QemuOptions, labels: dict[str, str], run: Run) -> None:
-        port, key = shared_vm(run, options)
-        super().__init__(url, SshTarget("root", "127.0.0.1", port, key, "ctr"), labels)
+    def __init__(self, spec: BoardSpec, labels: dict[str, str], run: Run | None = None) -> None:
+        super().__init__(spec, labels, run)
+        self.options = spec.target if isinstance(spec.target, QemuOptions) else QemuOptions()
 
-    def registry_address(self, host: str, port: int) -> str:
+    def open(self) -> None:
+        """Boot the run's VM (or join it), then connect to it as root."""
+        if self.owning_run is None:
+            raise BoardError("a qemu board needs a run to own its VM")
+        port, key = shared_vm(self.owning_run, self.options)
+        self.target = SshTarget("root", "127.0.0.1", port, key, "ctr")
+        super().open()
+
+    def reach_registry(self, host: str, port: int) -> str:
         """The guest reaches the host's loopback at 10.0.2.2 (QEMU's user network)."""
         return f"{HOST_FROM_GUEST}:{port}" if host in LOOPBACK else f"{host}:{port}"
 

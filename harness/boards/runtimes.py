@@ -9,12 +9,12 @@ import shlex
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
-from harness import labels
 from harness.boards.base import CommandResult, RunSpec
 from harness.boards.transport import SshTransport
+from harness.boards.url import RUNTIMES
 from harness.errors import BoardError
+from harness.labels import BOARD
 
-RUNTIMES = ("docker", "podman", "ctr", "k3s")
 NAMESPACE = "rvconform"
 LOG_DIR = "/var/log/rvconform"
 
@@ -136,7 +136,7 @@ class DockerCli(Runtime):
         self.transport.run([self.program, "rm", "-f", name])
 
     def cleanup(self) -> None:
-        key, value = labels.BOARD, self.labels[labels.BOARD]
+        key, value = BOARD, self.labels[BOARD]
         ids = self.transport.run([self.program, "ps", "-aq", "--filter", f"label={key}={value}"]).stdout.split()
         if ids:
             self.transport.run([self.program, "rm", "-f", *ids])
@@ -186,11 +186,11 @@ class Containerd(Runtime):
         self.transport.check(["mkdir", "-p", LOG_DIR])
         log = f"--log-uri=file://{LOG_DIR}/{name}.log"
         self.transport.check([*self.ctr, "run", "-d", log, *self._run_args(name, spec), ref, name,
-                              *(spec.command or ())])
+                              *(spec.process or ())])
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
         return self.transport.run([*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name,
-                                   *(spec.command or ())], timeout)
+                                   *(spec.process or ())], timeout)
 
     def service_port(self, name: str, port: int) -> int:
         return port
@@ -223,7 +223,7 @@ class Containerd(Runtime):
         self.transport.run(["rm", "-f", f"{LOG_DIR}/{name}.log"])
 
     def cleanup(self) -> None:
-        key, value = labels.BOARD, self.labels[labels.BOARD]
+        key, value = BOARD, self.labels[BOARD]
         listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{key}"=={value}'])
         for name in listing.stdout.split():
             self.remove(name)

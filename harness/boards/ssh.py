@@ -11,67 +11,65 @@ from __future__ import annotations
 import os.path
 import time
 import uuid
-from dataclasses import dataclass, replace
-from urllib.parse import parse_qs, urlsplit
+from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
-from harness.boards.runtimes import RUNTIMES, Containerd, detect_runtime, make_runtime
+from harness.boards.runtimes import Containerd, Runtime, detect_runtime, make_runtime
 from harness.boards.transport import SshTransport
-from harness.conformance.platform import resolve
+from harness.boards.url import BoardSpec, SshTarget
 from harness.errors import BoardError
-from harness.images import client_for
+from harness.labels import BOARD
 from harness.mirror import endpoints
 from harness.reference import ImageRef
 
+if TYPE_CHECKING:
+    from harness.run import Run
+
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-PLATFORM = "linux/riscv64"
-
-
-@dataclass(frozen=True)
-class SshTarget:
-    """What an ssh:// board URL says."""
-
-    user: str
-    host: str
-    port: int
-    key: str | None
-    runtime: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> SshTarget:
-        parts = urlsplit(url)
-        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
-        unknown = sorted(set(query) - {"key", "runtime"})
-        try:
-            port = parts.port or 22
-        except ValueError:
-            port = -1
-        if parts.scheme != "ssh" or not parts.hostname or port <= 0 or unknown or parts.path not in ("", "/"):
-            raise BoardError(f"board URL {url!r} is not ssh://USER@HOST[:PORT][?key=PATH&runtime=NAME]",
-                             fix="e.g. ssh://riscv@board1:22?key=~/.ssh/id_ed25519&runtime=ctr")
-        runtime = query.get("runtime")
-        if runtime is not None and runtime not in RUNTIMES:
-            raise BoardError(f"board URL {url!r}: unknown runtime {runtime!r}", fix=f"use one of {', '.join(RUNTIMES)}")
-        return cls(parts.username or "root", parts.hostname, port, query.get("key"), runtime)
 
 
 class SshBoard(Board):
     """Containers on a board reached over SSH, through one of its runtimes."""
 
-    def __init__(self, name: str, target: SshTarget, labels: dict[str, str]) -> None:
-        super().__init__(name)
-        self.target = target
-        suffix = uuid.uuid4().hex[:6]
-        self.transport = SshTransport(name, target.user, target.host, target.port, _expand(target.key))
-        self.runtime_name = target.runtime or detect_runtime(self.transport)
-        self.runtime = make_runtime(self.runtime_name, self.transport, {**labels, labels.BOARD: suffix},
-                                    f"rvconform-{suffix}")
+    def __init__(self, spec: BoardSpec, labels: dict[str, str], run: Run | None = None) -> None:
+        self._suffix = uuid.uuid4().hex[:6]
+        super().__init__(spec, {**labels, BOARD: self._suffix}, run)
+        self.target = spec.target if isinstance(spec.target, SshTarget) else None
+        self._transport: SshTransport | None = None
+        self._runtime: Runtime | None = None
         self._pulled: set[str] = set()
         self._forwards: dict[tuple[str, int], int] = {}
 
-    def registry_address(self, host: str, port: int) -> str:
-        """A registry on the harness's loopback reaches the board through a reverse forward, at the same
-        address on the board's own loopback; any other address is used as it is."""
+    def open(self) -> None:
+        """Connect, and find the board's runtime when the URL does not name it."""
+        target = self._target()
+        self._transport = SshTransport(self.name, target.user, target.host, target.port, _expand(target.key)).open()
+        name = target.runtime or detect_runtime(self._transport)
+        self._runtime = make_runtime(name, self._transport, self.labels, f"rvconform-{self._suffix}")
+
+    def _target(self) -> SshTarget:
+        """Where the board is (a VM's board knows only once it booted)."""
+        if self.target is None:
+            raise BoardError(f"{self.name}: no SSH target")
+        return self.target
+
+    @property
+    def transport(self) -> SshTransport:
+        """The SSH connection; the board must be open."""
+        if self._transport is None:
+            raise BoardError(f"{self.name}: the board is not open", fix="call open() (or use open_board) first")
+        return self._transport
+
+    @property
+    def runtime(self) -> Runtime:
+        """The board's container runtime; the board must be open."""
+        if self._runtime is None:
+            raise BoardError(f"{self.name}: the board is not open", fix="call open() (or use open_board) first")
+        return self._runtime
+
+    def reach_registry(self, host: str, port: int) -> str:
+        """A registry on the harness's loopback reaches the board through a reverse forward, opened here, at
+        the same address on the board's own loopback; any other address is used as it is."""
         if host not in LOOPBACK:
             return f"{host}:{port}"
         return f"127.0.0.1:{self.transport.forward_remote(port, host, port)}"
@@ -112,21 +110,12 @@ class SshBoard(Board):
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
         name = f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
-        self.runtime.start(self.sees(ref).pinned, name, self._with_entrypoint(ref, spec))
+        self.runtime.start(self.sees(ref).pinned, name, spec)
         return Container(handle=name, name=name, image=self.sees(ref).pinned)
 
     def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
         name = f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
-        return self.runtime.run_once(self.sees(ref).pinned, name, self._with_entrypoint(ref, spec), timeout)
-
-    def _with_entrypoint(self, ref: ImageRef, spec: RunSpec) -> RunSpec:
-        """A command is arguments to the image's entrypoint (docker's meaning); ctr replaces the whole
-        process instead, so for ctr the entrypoint, read from the registry, goes in front."""
-        if not spec.command or not isinstance(self.runtime, Containerd):
-            return spec
-        config = resolve(client_for(ref), ref.repository, ref.digest or ref.tag or "latest", PLATFORM).config
-        entrypoint = tuple((config.get("config") or {}).get("Entrypoint") or ())
-        return replace(spec, command=(*entrypoint, *spec.command))
+        return self.runtime.run_once(self.sees(ref).pinned, name, spec, timeout)
 
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:
         board_port = self.runtime.service_port(container.handle, port)
@@ -148,6 +137,8 @@ class SshBoard(Board):
         self.runtime.remove(container.handle)
 
     def close(self) -> None:
+        if self._transport is None:
+            return
         try:
             self.runtime.cleanup()
             for ref in self._pulled:

@@ -23,24 +23,34 @@ CONNECT_TIMEOUT = 15
 
 
 class SshTransport:
-    """One SSH connection to a board, opened on creation; raises BoardUnreachable with the cause."""
+    """One SSH connection to a board; ``open()`` connects (raising BoardUnreachable with the cause)."""
 
     def __init__(self, board: str, user: str, host: str, port: int, key: str | None) -> None:
         self.board = board
-        spec = f"paramiko://{user}@{host}:{port}"
-        # A backend of our own (testinfra.get_host caches one per spec, and we close ours), told by an
-        # ssh_config to accept the board's host key: lab boards and VMs are re-imaged all the time.
-        self.backend = testinfra.backend.get_backend(spec, ssh_config=str(_ssh_config()),
-                                                     ssh_identity_file=key, timeout=CONNECT_TIMEOUT)
+        self.spec = f"paramiko://{user}@{host}:{port}"
+        self.key = key
         self._forwards: list[_LocalForward] = []
         self._gone: str | None = None
-        self.client = self._connect()
+        self._client: paramiko.SSHClient | None = None
 
-    def _connect(self) -> paramiko.SSHClient:
+    @property
+    def client(self) -> paramiko.SSHClient:
+        """The connection; the transport must be open."""
+        if self._client is None:
+            raise BoardError(f"{self.board}: not connected", fix="call open() first")
+        return self._client
+
+    def open(self) -> SshTransport:
+        """Connect; returns this transport."""
+        # A backend of our own (testinfra.get_host caches one per spec, and we close ours), told by an
+        # ssh_config to accept the board's host key: lab boards and VMs are re-imaged all the time.
+        backend = testinfra.backend.get_backend(self.spec, ssh_config=str(_ssh_config()),
+                                                ssh_identity_file=self.key, timeout=CONNECT_TIMEOUT)
         try:
-            client = self.backend.client
+            client = backend.client
             client.get_transport().set_keepalive(15)
-            return client
+            self._client = client
+            return self
         except paramiko.AuthenticationException as error:
             cause = f"authentication failed ({error}); is the key right and authorized for this user?"
         except (OSError, paramiko.SSHException) as error:
@@ -108,10 +118,12 @@ class SshTransport:
                          f"{failure}", fix="allow TCP forwarding in the board's sshd (AllowTcpForwarding)")
 
     def close(self) -> None:
+        """Stop the forwards and drop the connection (nothing to do when it was never opened)."""
         for forward in self._forwards:
             forward.close()
-        with contextlib.suppress(Exception):
-            self.client.close()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                self._client.close()
 
 
 def _ssh_config() -> Path:

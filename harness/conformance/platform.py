@@ -30,6 +30,11 @@ class ResolvedImage:
         return platform_of(self.config)
 
     @property
+    def entrypoint(self) -> tuple[str, ...]:
+        """The image config's entrypoint (empty when it has none)."""
+        return tuple((self.config.get("config") or {}).get("Entrypoint") or ())
+
+    @property
     def layer_digests(self) -> list[str]:
         return [layer["digest"] for layer in self.manifest.body.get("layers", [])]
 

@@ -46,7 +46,7 @@ def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
     if kind != "qemu":
         return [c.name for c in engine().containers.list(all=True, filters={"label": f"rvconform.run={run_id}"})]
     vm = run.read(VM)
-    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key)
+    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key).open()
     try:
         selector = f'labels."rvconform.run"=={run_id}'
         listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])

@@ -33,7 +33,7 @@ def test_containerd_pulls_through_the_reference_mirror_config(board, tiny_image)
 
 
 def test_a_wrong_endpoint_fails_naming_the_endpoint(board) -> None:
-    wrong = board.registry_address("127.0.0.1", 1)  # nothing listens there: 127.0.0.1:1, or 10.0.2.2:1 in a VM
+    wrong = board.reach_registry("127.0.0.1", 1)  # nothing listens there: 127.0.0.1:1, or 10.0.2.2:1 in a VM
     files = reference_mirror_files(wrong)
     with pytest.raises(BoardError) as caught:
         board.pull_through_mirrors(mirrored_name("riscv64/tiny", "1"), files, "linux/riscv64")

@@ -30,7 +30,7 @@ def test_the_vm_boots_to_ssh_runs_containerd_and_leaves_the_image_untouched(imag
         assert vm.wait_for_ssh().startswith("SSH-2.0-OpenSSH")
         assert vm.overlay.is_file()
         transport = SshTransport(board="qemu-test", user="root", host="127.0.0.1", port=vm.ssh_port,
-                                 key=str(image.key_path))
+                                 key=str(image.key_path)).open()
         try:
             assert transport.check(["uname", "-m"]).strip() == "riscv64"
             assert transport.check(["hostname"]).strip() == "rvconform-vm"

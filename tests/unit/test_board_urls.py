@@ -2,16 +2,20 @@
 
 import pytest
 
-from harness.boards import validate_board_url
-from harness.boards.ssh import SshTarget
+from harness.boards import board_id, validate_board_url
+from harness.boards.url import QemuOptions, SshTarget, parse_board_url
 from harness.errors import BoardError
-from harness.fixtures import board_id
 
 
 def test_an_ssh_url_names_user_host_port_key_and_runtime() -> None:
-    target = SshTarget.parse("ssh://riscv@board1.lab:2222?key=~/.ssh/id_ed25519&runtime=ctr")
+    target = parse_board_url("ssh://riscv@board1.lab:2222?key=~/.ssh/id_ed25519&runtime=ctr").target
     assert target == SshTarget("riscv", "board1.lab", 2222, "~/.ssh/id_ed25519", "ctr")
-    assert SshTarget.parse("ssh://board2") == SshTarget("root", "board2", 22, None, None)
+    assert parse_board_url("ssh://board2").target == SshTarget("root", "board2", 22, None, None)
+
+
+def test_a_qemu_url_names_cpus_memory_and_an_images_directory() -> None:
+    assert parse_board_url("qemu").target == QemuOptions()
+    assert parse_board_url("qemu://?cpus=4&memory=4096").target == QemuOptions(4, 4096)
 
 
 @pytest.mark.parametrize(
@@ -23,6 +27,9 @@ def test_an_ssh_url_names_user_host_port_key_and_runtime() -> None:
         ("ssh:///nohost", "is not ssh://USER@HOST"),
         ("serial://board1", "unknown board URL 'serial://board1'"),
         ("locale", "unknown board URL 'locale'"),
+        ("qemu://?cpus=0", "is not qemu[://?cpus=N"),
+        ("qemu://host", "is not qemu[://?cpus=N"),
+        ("qemu://?disk=9", "is not qemu[://?cpus=N"),
     ],
 )
 def test_bad_board_urls_get_a_fix(url: str, expected: str) -> None:
