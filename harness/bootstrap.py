@@ -10,15 +10,12 @@ this module's FORMAT). A base is rebuilt only when one of them changes; ``refres
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import io
 import json
-import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,16 +24,13 @@ from filelock import FileLock
 
 from harness import progress
 from harness.cache import cache_dir
+from harness.defaults import DEBIAN_MIRROR
 from harness.engine import engine, engine_errors
-from harness.errors import BootstrapError
+from harness.mmdebstrap import APT_OPTIONS, mmdebstrap_version, run_mmdebstrap
 from harness.recipes import BaseSpec
 
 FORMAT = 1
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
 IMAGE_REPOSITORY = "rvconform/debian"
-# The mirror here is a frozen snapshot whose Release files are past Valid-Until; mmdebstrap also
-# writes this option into the image, so apt-get inside builds works the same way.
-APT_OPTIONS = ('Acquire::Check-Valid-Until "false"',)
 PATH_ENV = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 
@@ -59,14 +53,14 @@ class BaseImage:
 
     suite: str
     architecture: str
-    mirror: str = DEFAULT_MIRROR
+    mirror: str = DEBIAN_MIRROR
     variant: str = "minbase"
 
     @property
     def key(self) -> str:
         inputs = {
             "format": FORMAT, "suite": self.suite, "architecture": self.architecture,
-            "variant": self.variant, "mirror": self.mirror, "mmdebstrap": _mmdebstrap_version(),
+            "variant": self.variant, "mirror": self.mirror, "mmdebstrap": mmdebstrap_version(),
         }
         return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()[:12]
 
@@ -84,7 +78,7 @@ class BaseImage:
         return self.archive.with_suffix(".log")
 
 
-def base_for(spec: BaseSpec, target_platform: str, mirror: str = DEFAULT_MIRROR) -> BaseImage:
+def base_for(spec: BaseSpec, target_platform: str, mirror: str = DEBIAN_MIRROR) -> BaseImage:
     """The base image that satisfies a recipe's base spec for its target platform."""
     platform = target_platform if spec.platform == "target" else f"linux/{host_architecture()}"
     return BaseImage(suite=spec.suite, architecture=debian_architecture(platform), mirror=mirror)
@@ -116,20 +110,7 @@ def _in_engine(ref: str) -> bool:
     return True
 
 
-@functools.cache  # asked for every base's key, a perl start-up each time
-def _mmdebstrap_version() -> str:
-    if not shutil.which("mmdebstrap"):
-        return "absent"
-    result = subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True)
-    return result.stdout.strip()
-
-
 def _build_archive(base: BaseImage) -> None:
-    if not shutil.which("mmdebstrap"):
-        raise BootstrapError(
-            "mmdebstrap is not installed; it is needed to make base images from a Debian mirror",
-            fix="run scripts/setup-host, or apt-get install -y mmdebstrap",
-        )
     with tempfile.TemporaryDirectory(prefix="rvconform-bootstrap-", dir=base.archive.parent) as tmp:
         rootfs = Path(tmp) / "rootfs.tar"
         _run_mmdebstrap(base, rootfs)
@@ -139,22 +120,12 @@ def _build_archive(base: BaseImage) -> None:
 
 
 def _run_mmdebstrap(base: BaseImage, out: Path) -> None:
-    command = ["mmdebstrap", f"--arch={base.architecture}", f"--variant={base.variant}"]
-    command += [f"--aptopt={option}" for option in APT_OPTIONS]
-    command += [base.suite, str(out), base.mirror]
-    started = time.monotonic()
-    with base.log.open("w") as log:
-        log.write("$ " + " ".join(command) + "\n")
-        log.flush()
-        result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        tail = "\n".join(base.log.read_text(errors="replace").splitlines()[-15:])
-        raise BootstrapError(
-            f"mmdebstrap failed for {base.suite}/{base.architecture} from {base.mirror} "
-            f"after {time.monotonic() - started:.0f} s; whole log: {base.log}\n{tail}",
-            fix="check that the mirror is reachable and has this suite for this architecture "
-            "(a foreign architecture also needs arch-test and the qemu binfmt registration: rvconform doctor)",
-        )
+    arguments = [f"--arch={base.architecture}", f"--variant={base.variant}"]
+    arguments += [f"--aptopt={option}" for option in APT_OPTIONS]
+    run_mmdebstrap([*arguments, base.suite, str(out), base.mirror], base.log,
+                   what=f"the base {base.suite}/{base.architecture} from {base.mirror}",
+                   fix="check that the mirror is reachable and has this suite for this architecture "
+                   "(a foreign architecture also needs arch-test and the qemu binfmt registration: rvconform doctor)")
 
 
 def _history(base: BaseImage) -> str:

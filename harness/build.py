@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from harness import bootstrap, progress, sources
 from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.buildkit import find_buildkit_cli
+from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
 from harness.push import push_unless_present, untag
@@ -28,7 +29,6 @@ from harness.reference import ImageRef
 from harness.registry_client import RegistryClient
 from harness.wait import log_tail
 
-DEFAULT_TIMEOUT = 3600.0
 DOCKERFILE = ".rvconform.Dockerfile"
 
 
@@ -55,8 +55,8 @@ class Builder:
     registry_url: str
     logs_dir: Path
     bases: str = "bootstrap"
-    mirror: str = bootstrap.DEFAULT_MIRROR
-    timeout: float = DEFAULT_TIMEOUT
+    mirror: str = DEBIAN_MIRROR
+    timeout: float = BUILD_TIMEOUT
     log: Callable[[str], None] = print
 
     def build(self, recipe: Recipe) -> BuiltImage:

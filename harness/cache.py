@@ -10,8 +10,13 @@ The cache (``$RVCONFORM_CACHE``, default ``$XDG_CACHE_HOME/rvconform`` or ``~/.c
 
 from __future__ import annotations
 
+import hashlib
 import os
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def cache_dir(kind: str) -> Path:
@@ -25,3 +30,31 @@ def cache_dir(kind: str) -> Path:
     path = base / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cached_file(path: Path, make: Callable[[Path], None]) -> Path:
+    """``path``, made by ``make(path)`` when it is not there yet; concurrent callers (other processes of a run,
+    other runs) wait for one maker."""
+    with FileLock(str(path) + ".lock"):
+        if not path.is_file():
+            make(path)
+    return path
+
+
+def save_verified(chunks: Iterable[bytes], path: Path, algorithm: str, expected: str) -> str:
+    """Write ``chunks`` to ``path`` if their ``algorithm`` digest is ``expected`` (hex); returns the digest found.
+
+    The file appears whole or not at all: a partial download, or one whose digest differs, leaves nothing.
+    """
+    hasher = hashlib.new(algorithm)
+    fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                hasher.update(chunk)
+                out.write(chunk)
+        if hasher.hexdigest() == expected:
+            os.replace(partial, path)
+    finally:
+        Path(partial).unlink(missing_ok=True)
+    return hasher.hexdigest()

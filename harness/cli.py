@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness import defaults
 from harness.errors import RvconformError
 
 DESCRIPTION = """\
@@ -74,7 +75,7 @@ def run(args: list[str]) -> int:
     # Located, not imported: pytest must import the suites itself to rewrite their asserts.
     suites_dir = importlib.util.find_spec("suites").submodule_search_locations[0]
     has_reports = any(a == "--reports" or a.startswith("--reports=") for a in args)
-    options = [] if has_reports else ["--reports", "reports"]
+    options = [] if has_reports else ["--reports", defaults.REPORTS_DIR]
     targets = [] if any(_is_suite_path(a) for a in args) else [suites_dir]
     status = int(pytest.main([*targets, *options, *args]))
     if status == pytest.ExitCode.NO_TESTS_COLLECTED:
@@ -108,10 +109,9 @@ def bootstrap(args: list[str]) -> int:
         description="Make the Debian base images named in the recipes' [bases] with mmdebstrap, cache them "
         "(keyed by their inputs) and load them into the engine with the right platform.",
     )
-    parser.add_argument("--recipes", default="fixtures/images",
-                        help="recipes directory (default: %(default)s)")
+    parser.add_argument("--recipes", default=defaults.RECIPES_DIR, help="recipes directory (default: %(default)s)")
     parser.add_argument("--recipe", action="append", default=[], help="only this recipe (repeatable)")
-    parser.add_argument("--mirror", default=bases.DEFAULT_MIRROR, help="Debian mirror (default: %(default)s)")
+    parser.add_argument("--mirror", default=defaults.DEBIAN_MIRROR, help="Debian mirror (default: %(default)s)")
     parser.add_argument("--refresh", action="store_true", help="rebuild even when cached")
     options = parser.parse_args(args)
     wanted = {
@@ -140,14 +140,16 @@ def sizes(args: list[str]) -> int:
         description="Compare each recipe's latest size with its baseline and budget; write a Markdown "
         "summary and a plot of the size history.",
     )
-    parser.add_argument("--history", default="reports/size-history.jsonl", help="size history (default: %(default)s)")
-    parser.add_argument("--baseline-branch", default="main",
+    reports = defaults.REPORTS_DIR
+    parser.add_argument("--history", default=f"{reports}/{defaults.HISTORY_FILE}",
+                        help="size history (default: %(default)s)")
+    parser.add_argument("--baseline-branch", default=defaults.BASELINE_BRANCH,
                         help="baseline: the last run on this branch before the latest (default: %(default)s)")
     parser.add_argument("--baseline", help="pinned baseline sizes.json (wins over --baseline-branch)")
-    parser.add_argument("--recipes", default="fixtures/images",
+    parser.add_argument("--recipes", default=defaults.RECIPES_DIR,
                         help="recipes directory, for budgets (default: %(default)s)")
-    parser.add_argument("--markdown", default="reports/sizes.md", help="Markdown summary (default: %(default)s)")
-    parser.add_argument("--plot", default="reports/sizes.png", help="PNG plot (default: %(default)s)")
+    parser.add_argument("--markdown", default=f"{reports}/sizes.md", help="Markdown summary (default: %(default)s)")
+    parser.add_argument("--plot", default=f"{reports}/sizes.png", help="PNG plot (default: %(default)s)")
     options = parser.parse_args(args)
     return report_history(Path(options.history), options.baseline_branch,
                           Path(options.baseline) if options.baseline else None, Path(options.recipes),

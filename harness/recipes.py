@@ -12,11 +12,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.defaults import RECIPES_DIR
 from harness.errors import RecipeError
 from harness.units import parse_size
 
 RECIPE_FILE = "image.toml"
-FORMAT_DOC = "fixtures/images/README.md"
+FORMAT_DOC = f"{RECIPES_DIR}/README.md"
 PROFILES = ("redis", "nginx", "redis-cli")
 BASE_PLATFORMS = ("target", "build")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")

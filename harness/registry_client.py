@@ -1,19 +1,16 @@
-"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs, catalog, tags."""
+"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs and tags, read only."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import requests
-from filelock import FileLock
 
-from harness.cache import cache_dir
+from harness.cache import cache_dir, cached_file, save_verified
 from harness.errors import RegistryError
 
 TIMEOUT = (5, 60)
@@ -82,46 +79,11 @@ class RegistryClient:
     def blob(self, repository: str, digest: str) -> Path:
         """A blob's content as a file in the cache (keyed by digest), fetched on first use."""
         path = cache_dir("blobs") / digest.replace(":", "-")
-        with FileLock(str(path) + ".lock"):
-            if not path.is_file():
-                self._download_blob(repository, digest, path)
-        return path
+        return cached_file(path, lambda path: self._download_blob(repository, digest, path))
 
     def blob_json(self, repository: str, digest: str) -> dict[str, Any]:
         """A small JSON blob, such as an image config."""
         return json.loads(self.blob(repository, digest).read_text())
-
-    def push_blob(self, repository: str, data: bytes) -> str:
-        """Upload a blob (monolithic upload); returns its digest."""
-        digest = _digest(data)
-        start = self._send("POST", f"/v2/{repository}/blobs/uploads/", f"upload to {repository}")
-        location = start.headers["Location"]
-        url = location if "://" in location else f"{self.url}{location}"
-        separator = "&" if "?" in url else "?"
-        self._send("PUT", f"{url}{separator}digest={digest}", f"blob {digest}", data=data,
-                   headers={"Content-Type": "application/octet-stream"})
-        return digest
-
-    def push_manifest(self, repository: str, reference: str, body: dict[str, Any], media_type: str) -> str:
-        """Upload a manifest or index under a tag (or its digest); returns its digest."""
-        data = json.dumps(body).encode()
-        self._send("PUT", f"/v2/{repository}/manifests/{reference}", f"manifest {repository}:{reference}",
-                   data=data, headers={"Content-Type": media_type})
-        return _digest(data)
-
-    def _send(self, method: str, target: str, what: str, **kwargs: Any) -> requests.Response:
-        url = target if "://" in target else f"{self.url}{target}"
-        try:
-            response = self.http.request(method, url, timeout=TIMEOUT, **kwargs)
-        except requests.RequestException as error:
-            raise RegistryError(f"registry {self.url} does not answer: {error}") from None
-        self._raise_for(response, what)
-        return response
-
-    def catalog(self) -> list[str]:
-        response = self._get("/v2/_catalog")
-        self._raise_for(response, "catalog")
-        return response.json().get("repositories") or []
 
     def tags(self, repository: str) -> list[str]:
         response = self._get(f"/v2/{repository}/tags/list")
@@ -138,21 +100,11 @@ class RegistryClient:
 
     def _download_blob(self, repository: str, digest: str, path: Path) -> None:
         algorithm, _, expected = digest.partition(":")
-        hasher = hashlib.new(algorithm)
-        fd, partial = tempfile.mkstemp(dir=path.parent, prefix=".partial-")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                response = self._get(f"/v2/{repository}/blobs/{digest}", stream=True)
-                self._raise_for(response, f"blob {digest} of {repository}")
-                for chunk in response.iter_content(1 << 20):
-                    hasher.update(chunk)
-                    out.write(chunk)
-            if hasher.hexdigest() != expected:
-                raise RegistryError(f"{self.url}: blob {digest} arrived with digest {hasher.hexdigest()}")
-            os.replace(partial, path)
-        finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
+        response = self._get(f"/v2/{repository}/blobs/{digest}", stream=True)
+        self._raise_for(response, f"blob {digest} of {repository}")
+        found = save_verified(response.iter_content(1 << 20), path, algorithm, expected)
+        if found != expected:
+            raise RegistryError(f"{self.url}: blob {digest} arrived with digest {algorithm}:{found}")
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
         if response.status_code == 401:
@@ -177,15 +129,25 @@ def platform_of(entry: dict[str, Any]) -> str:
     return "/".join(p for p in parts if p)
 
 
+def os_arch(platform: str) -> str:
+    """``os/architecture`` of a platform, without its variant: linux/arm64/v8 -> linux/arm64."""
+    return "/".join(platform.split("/")[:2])
+
+
+def index_entry(index: Manifest, repository: str, platform: str) -> dict[str, Any]:
+    """The entry of ``index`` for ``platform``'s os/architecture (any variant); RegistryError naming what the
+    index has when there is none."""
+    entries = index.body.get("manifests", [])
+    for entry in entries:
+        if os_arch(platform_of(entry)) == os_arch(platform):
+            return entry
+    present = ", ".join(platform_of(e) for e in entries) or "nothing"
+    raise RegistryError(f"no {os_arch(platform)} in the index {repository}@{index.digest}; it has: {present}")
+
+
 def select_platform(client: RegistryClient, repository: str, reference: str, platform: str) -> Manifest:
     """The single-platform manifest of ``reference`` for ``platform``, looking through an index."""
     manifest = client.manifest(repository, reference)
     if not manifest.is_index:
         return manifest
-    entries = manifest.body.get("manifests", [])
-    os_arch = "/".join(platform.split("/")[:2])
-    for entry in entries:
-        if "/".join(platform_of(entry).split("/")[:2]) == os_arch:
-            return client.manifest(repository, entry["digest"])
-    present = ", ".join(platform_of(e) for e in entries) or "nothing"
-    raise RegistryError(f"no {os_arch} in the index {repository}@{manifest.digest}; it has: {present}")
+    return client.manifest(repository, index_entry(manifest, repository, platform)["digest"])

@@ -14,9 +14,6 @@ from harness.recipes import Recipe
 from harness.sizes.measure import ImageSize
 from harness.units import format_size
 
-#: Properties every conformance test carries (when known), in JUnit and in the HTML report.
-PROPERTY_KEYS = ("recipe", "board", "image", "digest", "build", "platform", "unpacked_bytes", "compressed_bytes")
-
 
 def item_properties(item: pytest.Item, size: ImageSize | None) -> list[tuple[str, str]]:
     """The image, board and size properties of one test, from its parameters and fixtures."""

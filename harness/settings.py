@@ -8,11 +8,17 @@ from pathlib import Path
 import pytest
 
 from harness.boards import validate_board_url
+from harness.defaults import (
+    BASELINE_BRANCH,
+    BUILD_TIMEOUT,
+    DEBIAN_MIRROR,
+    HISTORY_FILE,
+    READY_TIMEOUT,
+    RECIPES_DIR,
+    REPORTS_DIR,
+)
 from harness.errors import RvconformError
 from harness.reference import ImageRef
-
-DEFAULT_RECIPES = "fixtures/images"
-DEFAULT_READY_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -27,11 +33,11 @@ class Settings:
     boards: tuple[str, ...] = ("local",)
     reports_dir: Path | None = None
     bases: str = "bootstrap"
-    mirror: str = "http://deb.debian.org/debian"
-    build_timeout: float = 3600.0
-    ready_timeout: float = DEFAULT_READY_TIMEOUT
+    mirror: str = DEBIAN_MIRROR
+    build_timeout: float = BUILD_TIMEOUT
+    ready_timeout: float = READY_TIMEOUT
     size_history: Path | None = None
-    baseline_branch: str = "main"
+    baseline_branch: str = BASELINE_BRANCH
     baseline_file: Path | None = None
     summary_file: Path | None = None
 
@@ -40,19 +46,19 @@ class Settings:
         """Where size records are appended: --size-history, else beside the reports, else nowhere."""
         if self.size_history:
             return self.size_history
-        return self.reports_dir / "size-history.jsonl" if self.reports_dir else None
+        return self.reports_dir / HISTORY_FILE if self.reports_dir else None
 
     @property
     def logs_dir(self) -> Path:
         """Where build, registry and container logs go (default: reports/logs)."""
-        return (self.reports_dir or Path("reports")) / "logs"
+        return (self.reports_dir or Path(REPORTS_DIR)) / "logs"
 
 
 def add_options(parser: pytest.Parser) -> None:
     """The rvconform option group."""
     group = parser.getgroup("rvconform", "rvconform: riscv64 image conformance")
     group.addoption("--recipes", metavar="DIR", default=None,
-                    help=f"directory with one sub-directory per recipe (default: {DEFAULT_RECIPES})")
+                    help=f"directory with one sub-directory per recipe (default: {RECIPES_DIR})")
     group.addoption("--recipe", metavar="NAME", action="append", default=[],
                     help="check only this recipe (repeatable)")
     group.addoption("--image", metavar="NAME=REF", action="append", default=[],
@@ -70,21 +76,22 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--bases", choices=("bootstrap", "official"), default="bootstrap",
                     help="bootstrap: base images made from a Debian mirror (default); "
                     "official: the Dockerfiles' own FROM defaults from Docker Hub")
-    group.addoption("--mirror", metavar="URL", default="http://deb.debian.org/debian",
-                    help="Debian mirror for bootstrapped base images")
-    group.addoption("--build-timeout", metavar="SECONDS", type=float, default=3600.0,
-                    help="give up on one recipe's build after this long (default: 3600)")
+    group.addoption("--mirror", metavar="URL", default=DEBIAN_MIRROR,
+                    help=f"Debian mirror for bootstrapped base images (default: {DEBIAN_MIRROR})")
+    group.addoption("--build-timeout", metavar="SECONDS", type=float, default=BUILD_TIMEOUT,
+                    help=f"give up on one recipe's build after this long (default: {BUILD_TIMEOUT:.0f})")
     group.addoption("--size-history", metavar="PATH", default=None,
                     help="JSON Lines file each run appends its image sizes to (default: REPORTS/size-history.jsonl)")
-    group.addoption("--baseline-branch", metavar="NAME", default="main",
-                    help="size growth is measured against this branch's last record in the history (default: main)")
+    group.addoption("--baseline-branch", metavar="NAME", default=BASELINE_BRANCH,
+                    help="size growth is measured against this branch's last record in the history "
+                    f"(default: {BASELINE_BRANCH})")
     group.addoption("--baseline", metavar="FILE", default=None,
                     help="a pinned sizes.json to measure size growth against (wins over --baseline-branch)")
     group.addoption("--summary", metavar="FILE", default=None,
                     help="append the Markdown size table and the verdict counts to FILE at the end of the run, "
                     "e.g. $GITHUB_STEP_SUMMARY")
-    group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=DEFAULT_READY_TIMEOUT,
-                    help="how long a started container may take to answer (default: 120)")
+    group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=READY_TIMEOUT,
+                    help=f"how long a started container may take to answer (default: {READY_TIMEOUT:.0f})")
 
 
 def read_settings(config: pytest.Config) -> Settings:
@@ -125,8 +132,8 @@ def _recipes_dir(config: pytest.Config) -> Path:
     given = config.getoption("recipes")
     if given:
         return Path(given)
-    here = Path(DEFAULT_RECIPES)
-    return here if here.is_dir() else config.rootpath / DEFAULT_RECIPES
+    here = Path(RECIPES_DIR)
+    return here if here.is_dir() else config.rootpath / RECIPES_DIR
 
 
 def _images(values: list[str]) -> dict[str, ImageRef]:

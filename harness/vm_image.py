@@ -27,17 +27,16 @@ from pathlib import Path
 from filelock import FileLock
 
 from harness import progress
-from harness.bootstrap import APT_OPTIONS, DEFAULT_MIRROR
 from harness.cache import cache_dir
+from harness.defaults import DEBIAN_MIRROR
 from harness.errors import BootstrapError
-from harness.wait import stop_process
+from harness.mmdebstrap import APT_OPTIONS, mmdebstrap_version, run_mmdebstrap
 
 FORMAT = 1
 ARCHITECTURE = "riscv64"
 HOSTNAME = "rvconform-vm"
 PACKAGES = ("linux-image-riscv64", "systemd-sysv", "udev", "openssh-server", "containerd", "iproute2",
             "ca-certificates", "kmod")
-BUILD_TIMEOUT = 3600
 TOOLS = {"mmdebstrap": "mmdebstrap", "mkfs.ext4": "e2fsprogs", "ssh-keygen": "openssh-client"}
 _KEY_PLACEHOLDER = "ssh-ed25519 PUBLIC-KEY"
 
@@ -73,7 +72,7 @@ class VmImageSpec:
     """What goes into a VM image; ``key`` changes whenever any of it does."""
 
     suite: str = "sid"
-    mirror: str = DEFAULT_MIRROR
+    mirror: str = DEBIAN_MIRROR
     packages: tuple[str, ...] = PACKAGES
     disk_size: str = "3G"
 
@@ -108,13 +107,6 @@ class VmImage:
     def complete(self) -> bool:
         """Whether every file is there."""
         return all(path.is_file() for path in (self.disk, self.kernel, self.initrd, self.key_path))
-
-
-def mmdebstrap_version() -> str:
-    """``mmdebstrap --version``, or "absent"."""
-    if not shutil.which("mmdebstrap"):
-        return "absent"
-    return subprocess.run(["mmdebstrap", "--version"], capture_output=True, text=True).stdout.strip()
 
 
 def customize_hooks(public_key: str) -> list[str]:
@@ -208,33 +200,10 @@ def mmdebstrap_command(spec: VmImageSpec, rootfs: Path, public_key: str) -> list
 
 
 def _run_mmdebstrap(spec: VmImageSpec, rootfs: Path, public_key: str, log_path: Path) -> None:
-    started = time.monotonic()
-    with log_path.open("wb") as log:
-        # A session of its own, so that a timeout stops the package scripts it runs too.
-        process = subprocess.Popen(mmdebstrap_command(spec, rootfs, public_key), stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
-        try:
-            returncode: int | None = process.wait(timeout=BUILD_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            _stop_group(process)
-            returncode = None
-        except BaseException:
-            _stop_group(process)
-            raise
-    if returncode != 0:
-        how = f"exit {returncode}" if returncode is not None else f"did not finish within {BUILD_TIMEOUT} s"
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-25:])
-        raise BootstrapError(
-            f"mmdebstrap failed ({how}) building the riscv64 VM image from {spec.mirror} ({spec.suite}) "
-            f"after {time.monotonic() - started:.0f} s:\n{tail}",
-            fix="check that the mirror is reachable and has these packages for riscv64 (the riscv64 package "
-                "scripts also need the qemu binfmt registration: rvconform doctor)",
-        )
-
-
-def _stop_group(process: subprocess.Popen[bytes]) -> None:
-    # SIGTERM first: mmdebstrap then unmounts what it mounted inside the root filesystem.
-    stop_process(process.pid, alive=lambda: process.poll() is None, group=True, grace=30, kill_grace=10)
+    run_mmdebstrap(mmdebstrap_command(spec, rootfs, public_key)[1:], log_path,
+                   what=f"the riscv64 VM image from {spec.mirror} ({spec.suite})",
+                   fix="check that the mirror is reachable and has these packages for riscv64 (the riscv64 package "
+                   "scripts also need the qemu binfmt registration: rvconform doctor)")
 
 
 def _copy_boot_files(rootfs: Path, image: VmImage) -> None:

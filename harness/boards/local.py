@@ -17,6 +17,7 @@ from docker import DockerClient
 from docker.models.containers import Container as EngineContainer
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image
 from harness.boards.url import BoardSpec
 from harness.engine import engine
 from harness.errors import BoardError, BoardUnreachable, EngineError
@@ -70,10 +71,8 @@ class LocalBoard(Board):
                              fix="check that the image is in the registry for this platform") from None
         seconds = time.monotonic() - started
         self._pulled.add(pinned)
-        attrs = image.attrs
-        found = "/".join(p for p in (attrs.get("Os"), attrs.get("Architecture"), attrs.get("Variant")) if p)
-        digest = next((d.split("@", 1)[1] for d in attrs.get("RepoDigests", []) if "@" in d), None)
-        return PullResult(ref=pinned, digest=digest, platform=found, seconds=seconds)
+        pulled = docker_image(image.attrs)
+        return PullResult(ref=pinned, digest=pulled.digest, platform=pulled.platform, seconds=seconds)
 
     def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
         """Through the engine's own containerd (its ctr), as a k3s node on this machine would pull."""
@@ -96,8 +95,8 @@ class LocalBoard(Board):
             raise BoardError(f"local: pull of {name} through the mirror configuration failed; endpoints tried: "
                              f"{', '.join(endpoints(hosts_files))}; containerd said: {result.stderr.strip()[-600:]}",
                              fix="check the mirror endpoints in the registry configuration")
-        row = next((line.split() for line in listing.splitlines() if line.split()[:1] == [name]), [])
-        return PullResult(name, row[2] if len(row) > 2 else None, row[5] if len(row) > 5 else "", seconds)
+        pulled = ctr_image(listing, name) or Pulled(None, "")
+        return PullResult(name, pulled.digest, pulled.platform, seconds)
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
         try:
@@ -141,7 +140,7 @@ class LocalBoard(Board):
             state = self._get(container).attrs["State"]
         except docker.errors.NotFound:
             return "was removed"
-        if state.get("Running") or state.get("Status") in ("created", "running", "restarting"):
+        if state.get("Running") or state.get("Status") in DOCKER_LIVE_STATES:
             return None
         return f"exited with code {state.get('ExitCode')}"
 

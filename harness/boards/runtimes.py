@@ -4,12 +4,20 @@ containerd's ctr (plain, or k3s's embedded one). One interface, so the SSH board
 from __future__ import annotations
 
 import json
-import re
 import shlex
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
 
 from harness.boards.base import CommandResult, RunSpec
+from harness.boards.runtime_output import (
+    CTR_LIVE_STATES,
+    Pulled,
+    ctr_exit_code,
+    ctr_image,
+    ctr_task_status,
+    docker_exit,
+    docker_image,
+    docker_port,
+)
 from harness.boards.transport import SshTransport
 from harness.boards.url import RUNTIMES
 from harness.errors import BoardError
@@ -17,14 +25,6 @@ from harness.labels import BOARD
 
 NAMESPACE = "rvconform"
 LOG_DIR = "/var/log/rvconform"
-
-
-@dataclass(frozen=True)
-class Pulled:
-    """What a runtime reports about an image it pulled."""
-
-    digest: str | None
-    platform: str
 
 
 class Runtime(ABC):
@@ -83,10 +83,7 @@ class DockerCli(Runtime):
         insecure = ["--tls-verify=false"] if plain_http and self.program == "podman" else []
         self.transport.check([self.program, "pull", *insecure, "--platform", platform, ref], timeout=600)
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
-        image = json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0]
-        digest = next((d.split("@", 1)[1] for d in image.get("RepoDigests") or [] if "@" in d), None)
-        parts = (image.get("Os"), image.get("Architecture"), image.get("Variant"))
-        return Pulled(digest, "/".join(p for p in parts if p))
+        return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
 
     def remove_image(self, ref: str) -> None:
         self.transport.run([self.program, "rmi", "-f", ref])
@@ -114,10 +111,10 @@ class DockerCli(Runtime):
                                   timeout)
 
     def service_port(self, name: str, port: int) -> int:
-        mapping = self.transport.check([self.program, "port", name, f"{port}/tcp"]).split()
-        if not mapping:
+        mapped = docker_port(self.transport.check([self.program, "port", name, f"{port}/tcp"]))
+        if mapped is None:
             raise BoardError(f"port {port} of {name} is not published")
-        return int(mapping[0].rsplit(":", 1)[1])
+        return mapped
 
     def peer_address(self, name: str, port: int) -> tuple[str, int]:
         return name, port
@@ -126,8 +123,7 @@ class DockerCli(Runtime):
         result = self.transport.run([self.program, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", name])
         if result.exit_status != 0:
             return "was removed"
-        status, code = result.stdout.split()
-        return None if status in ("created", "running", "restarting") else f"exited with code {code}"
+        return docker_exit(result.stdout)
 
     def logs(self, name: str) -> str:
         return self.transport.run([self.program, "logs", name]).output
@@ -166,12 +162,10 @@ class Containerd(Runtime):
         return self._describe(name)
 
     def _describe(self, ref: str) -> Pulled:
-        for line in self.transport.check([*self.ctr, "images", "ls"]).splitlines()[1:]:
-            fields = line.split()
-            if fields and fields[0] == ref:
-                # REF TYPE DIGEST SIZE(value unit) PLATFORMS LABELS
-                return Pulled(fields[2], fields[5].split(",")[0] if len(fields) > 5 else "")
-        raise BoardError(f"{ref} is not listed by ctr after its pull")
+        pulled = ctr_image(self.transport.check([*self.ctr, "images", "ls"]), ref)
+        if pulled is None:
+            raise BoardError(f"{ref} is not listed by ctr after its pull")
+        return pulled
 
     def remove_image(self, ref: str) -> None:
         self.transport.run([*self.ctr, "images", "rm", ref])
@@ -201,16 +195,14 @@ class Containerd(Runtime):
     def exited(self, name: str) -> str | None:
         if name in self._exits:
             return self._exits[name]
-        status = next((f[-1] for f in map(str.split, self.transport.check([*self.ctr, "tasks", "ls"]).splitlines()[1:])
-                       if f and f[0] == name), None)
-        if status in ("RUNNING", "CREATED", "PAUSED", "PAUSING"):
+        status = ctr_task_status(self.transport.check([*self.ctr, "tasks", "ls"]), name)
+        if status in CTR_LIVE_STATES:
             return None
         if status is None:
             return "was removed"
         # ctr has no `tasks wait`; deleting a stopped task is where it tells the exit code (when not 0).
         deleted = self.transport.run([*self.ctr, "tasks", "delete", name])
-        code = re.search(r"exit code (\d+)", deleted.output)
-        self._exits[name] = f"exited with code {code.group(1) if code else 0}"
+        self._exits[name] = f"exited with code {ctr_exit_code(deleted.output)}"
         return self._exits[name]
 
     def logs(self, name: str) -> str:

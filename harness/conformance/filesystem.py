@@ -75,10 +75,6 @@ class ImageFilesystem:
     def __len__(self) -> int:
         return len(self.entries)
 
-    def exists(self, path: str) -> bool:
-        """Whether ``path`` exists, following symlinks (a dangling symlink does not)."""
-        return self.resolve(path) is not None
-
     def resolve(self, path: str) -> str | None:
         """The path ``path`` leads to through symlinks in any component, or None if nothing is there."""
         pending = list(reversed(_parts(path)))

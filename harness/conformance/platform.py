@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import RegistryError
-from harness.registry_client import Manifest, RegistryClient, platform_of
+from harness.registry_client import Manifest, RegistryClient, index_entry, os_arch, platform_of
 
 
 @dataclass(frozen=True)
@@ -47,20 +46,10 @@ def resolve(client: RegistryClient, repository: str, reference: str, platform: s
     top = client.manifest(repository, reference)
     index, entry, manifest = None, None, top
     if top.is_index:
-        index, entry = top, _entry_for(top, repository, platform)
+        index, entry = top, index_entry(top, repository, platform)
         manifest = client.manifest(repository, entry["digest"])
     config = client.blob_json(repository, manifest.body["config"]["digest"])
     return ResolvedImage(repository, index, entry, manifest, config)
-
-
-def _entry_for(index: Manifest, repository: str, platform: str) -> dict[str, Any]:
-    wanted = _os_arch(platform)
-    entries = index.body.get("manifests", [])
-    for entry in entries:
-        if _os_arch(platform_of(entry)) == wanted:
-            return entry
-    present = ", ".join(platform_of(e) for e in entries) or "no entries"
-    raise RegistryError(f"no {wanted} in the index {repository}@{index.digest}; it has: {present}")
 
 
 def manifest_problems(image: ResolvedImage, allowed_variants: tuple[str, ...]) -> list[str]:
@@ -82,14 +71,10 @@ def manifest_problems(image: ResolvedImage, allowed_variants: tuple[str, ...]) -
 def config_problems(image: ResolvedImage, platform: str) -> list[str]:
     """Does the image config say the os/arch of the index entry (or, for a plain manifest, the recipe's)?"""
     expected = image.entry_platform or platform
-    if _os_arch(image.config_platform) != _os_arch(expected):
+    if os_arch(image.config_platform) != os_arch(expected):
         where = "the index entry" if image.entry else "the recipe"
-        return [f"the image config says {image.config_platform}, but {where} says {_os_arch(expected)}"]
+        return [f"the image config says {image.config_platform}, but {where} says {os_arch(expected)}"]
     return []
-
-
-def _os_arch(platform: str) -> str:
-    return "/".join(platform.split("/")[:2])
 
 
 def _variant(platform: str) -> str | None:

@@ -16,7 +16,7 @@ from harness.runtime_config.containerd import CERTS_D, containerd_hosts_toml, ho
 from harness.runtime_config.docker import DAEMON_JSON, docker_cert_paths, docker_daemon_json
 from harness.runtime_config.k3s import REGISTRIES_YAML, k3s_registries_yaml
 
-DEFAULT_MIRROR = "docker.io"
+DEFAULT_MIRRORED_REGISTRY = "docker.io"
 
 
 def main(argv: Sequence[str]) -> int:
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("runtime", choices=("k3s", "containerd", "docker"))
     parser.add_argument("--registry", required=True, help="http://HOST:PORT, https://HOST:PORT or HOST:PORT (http)")
     parser.add_argument("--mirror", action="append", metavar="NAME",
-                        help=f"registry name to mirror to REGISTRY (default {DEFAULT_MIRROR}; repeatable)")
+                        help=f"registry name to mirror to REGISTRY (default {DEFAULT_MIRRORED_REGISTRY}; repeatable)")
     parser.add_argument("--fallback", metavar="URL", help="endpoint tried after REGISTRY for the mirrored names")
     parser.add_argument("--rewrite", action="append", default=[], metavar="PATTERN=REPLACEMENT",
                         help='k3s repository rewrite, e.g. "^riscv64/(.*)=riscv64/$1" (repeatable)')
@@ -76,7 +76,7 @@ def _mirrors(access: RegistryAccess, options: argparse.Namespace, with_fallback:
     """One mirror per --mirror name to the registry (then the fallback), and the registry's own entry."""
     rewrites = tuple(_rewrite(text) for text in options.rewrite)
     fallback = (parse_registry(options.fallback).url,) if with_fallback and options.fallback else ()
-    names = list(dict.fromkeys(options.mirror or [DEFAULT_MIRROR]))
+    names = list(dict.fromkeys(options.mirror or [DEFAULT_MIRRORED_REGISTRY]))
     mirrors = [Mirror(name, (access.url, *fallback), rewrites) for name in names if name != access.host]
     return [*mirrors, Mirror(access.host, (access.url,))]
 
