@@ -77,7 +77,9 @@ def run(args: list[str]) -> int:
     has_reports = any(a == "--reports" or a.startswith("--reports=") for a in args)
     options = [] if has_reports else ["--reports", defaults.REPORTS_DIR]
     targets = [] if any(_is_suite_path(a) for a in args) else [suites_dir]
-    status = int(pytest.main([*targets, *options, *args]))
+    # testinfra is a library here (the SSH board's paramiko backend); its plugin's options (--hosts, --sudo,
+    # ...) would do nothing in a run, so they stay out of `rvconform run --help`.
+    status = int(pytest.main([*targets, "-p", "no:pytest11.testinfra", *options, *args]))
     if status == pytest.ExitCode.NO_TESTS_COLLECTED:
         print("rvconform run: no test was selected, so nothing was checked; check --recipe, --board and -k",
               file=sys.stderr)

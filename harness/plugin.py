@@ -1,12 +1,15 @@
 """The rvconform pytest plugin: options, markers and hooks. Thin: the work lives in the library.
 
-Loaded through the ``pytest11`` entry point (or the root conftest.py in a checkout). It stays
-inert for test runs that request none of its fixtures.
+Loaded through the ``pytest11`` entry point (or the root conftest.py in a checkout), so it loads in every
+pytest run of the venv it is installed in. It stays out of the way of those: unless a run collects the
+conformance suites or sets an rvconform option, it makes no run directory, installs no signal handler,
+starts no progress display and parametrizes nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import signal
 from collections.abc import Generator
 from pathlib import Path
@@ -24,7 +27,7 @@ from harness.recipes import Recipe, load_recipes
 from harness.results import ResultCollector
 from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
-from harness.settings import Settings, add_options, read_settings
+from harness.settings import Settings, add_options, given_options, read_settings
 from harness.sizes import run_summary
 from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
@@ -41,6 +44,28 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "profile(name): run only for recipes with [checks.<name>]")
     config.addinivalue_line("markers", "service: run only for recipes that declare a service port")
     config.addinivalue_line("markers", "slow: takes minutes (still runs in CI)")
+    if is_conformance_run(config):
+        _start(config)
+
+
+def is_conformance_run(config: pytest.Config) -> bool:
+    """Whether this pytest run is rvconform's: an xdist worker of one, or a run that collects the suites or
+    sets an rvconform option. Any other run in the same venv is left alone."""
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        return _WORKER_KEY in worker
+    suites = Path(importlib.util.find_spec("suites").submodule_search_locations[0]).resolve()
+    paths = (Path(config.invocation_params.dir, arg.split("::")[0]).resolve() for arg in config.args)
+    return any(path == suites or suites in path.parents for path in paths) or bool(given_options(config))
+
+
+def _active(config: pytest.Config) -> bool:
+    return RUN in config.stash
+
+
+def _start(config: pytest.Config) -> None:
+    """Set up the conformance run: settings, the run directory, and in the controlling process the signal
+    handler, the summary, the progress display and the report paths."""
     settings = read_settings(config)
     config.stash[SETTINGS] = settings
     worker = getattr(config, "workerinput", None)
@@ -77,6 +102,8 @@ def _enable_reports(config: pytest.Config, reports_dir: Any) -> None:
 @pytest.hookimpl(optionalhook=True)
 def pytest_configure_node(node: Any) -> None:
     """pytest-xdist: workers join the controller's run, so session resources are shared."""
+    if not _active(node.config):
+        return
     run = node.config.stash[RUN]
     node.workerinput[_WORKER_KEY] = (run.id, str(run.dir))
 
@@ -86,6 +113,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
     A test that parametrizes ``recipe`` or ``board_url`` itself keeps its own values.
     """
+    if not _active(metafunc.config):
+        return
     own = {name for mark in metafunc.definition.iter_markers("parametrize") for name in _argnames(mark)}
     if "recipe" in metafunc.fixturenames and "recipe" not in own:
         recipes = [r for r in _recipes(metafunc.config) if _applies(metafunc, r)]
@@ -120,6 +149,8 @@ def _recipes(config: pytest.Config) -> list[Recipe]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Stop with the recipe error (pytest prints it as a usage error, no traceback); keep each remote
     board's tests in one xdist worker group, since they share the board's one connection and ports."""
+    if not _active(config):
+        return
     error = config.stash.get(_INPUT_ERROR, None)
     if error is not None:
         raise pytest.UsageError(str(error))
@@ -146,6 +177,8 @@ def _applies(metafunc: pytest.Metafunc, recipe: Recipe) -> bool:
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     report = yield
+    if not _active(item.config):
+        return report
     recipe = item.callspec.params.get("recipe") if hasattr(item, "callspec") else None
     if isinstance(recipe, Recipe):
         size = item.config.stash[RUN].read(SIZE, recipe.name)
@@ -216,6 +249,14 @@ class _SummaryPlugin:
         if self.sizes and self.sizes.html:
             prefix.append(self.sizes.html)
 
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        reports.html_header(cells)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        reports.html_row(report, cells)
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)
         self.results.add(report)
@@ -274,12 +315,3 @@ def _keep_registry_log(config: pytest.Config, run: Run) -> None:
             settings.logs_dir.mkdir(parents=True, exist_ok=True)
             (settings.logs_dir / "registry.log").write_bytes(source.read_bytes())
 
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_header(cells: list[str]) -> None:
-    reports.html_header(cells)
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_html_results_table_row(report: pytest.TestReport, cells: list[str]) -> None:
-    reports.html_row(report, cells)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,44 +55,57 @@ class Settings:
         return (self.reports_dir or Path(REPORTS_DIR)) / "logs"
 
 
+#: The rvconform option group: flag -> pytest's addoption keyword arguments.
+OPTIONS: dict[str, dict[str, Any]] = {
+    "--recipes": dict(metavar="DIR", default=None,
+        help=f"directory with one sub-directory per recipe (default: {RECIPES_DIR})"),
+    "--recipe": dict(metavar="NAME", action="append", default=[],
+        help="check only this recipe (repeatable)"),
+    "--image": dict(metavar="NAME=REF", action="append", default=[],
+        help="check the image REF already in a registry against recipe NAME's checks, "
+        "without building (repeatable)"),
+    "--registry": dict(metavar="URL", default=None,
+        help="use this registry instead of spawning one on 127.0.0.1, e.g. http://HOST:5000"),
+    "--registry-address": dict(metavar="HOST:PORT", default=None,
+        help="how the boards reach the registry, when it differs from how the harness does "
+        "(default: worked out per board: a VM sees the host's 127.0.0.1 at 10.0.2.2)"),
+    "--board": dict(metavar="URL", action="append", default=[],
+        help="board to check on (repeatable; default: local)"),
+    "--reports": dict(metavar="DIR", default=None,
+        help="write junit.xml, report.html and logs into DIR"),
+    "--bases": dict(choices=("bootstrap", "official"), default="bootstrap",
+        help="bootstrap: base images made from a Debian mirror (default); "
+        "official: the Dockerfiles' own FROM defaults from Docker Hub"),
+    "--mirror": dict(metavar="URL", default=DEBIAN_MIRROR,
+        help=f"Debian mirror for bootstrapped base images (default: {DEBIAN_MIRROR})"),
+    "--build-timeout": dict(metavar="SECONDS", type=float, default=BUILD_TIMEOUT,
+        help=f"give up on one recipe's build after this long (default: {BUILD_TIMEOUT:.0f})"),
+    "--size-history": dict(metavar="PATH", default=None,
+        help="JSON Lines file each run appends its image sizes to (default: REPORTS/size-history.jsonl)"),
+    "--baseline-branch": dict(metavar="NAME", default=BASELINE_BRANCH,
+        help="size growth is measured against this branch's last record in the history "
+        f"(default: {BASELINE_BRANCH})"),
+    "--baseline": dict(metavar="FILE", default=None,
+        help="a pinned sizes.json to measure size growth against (wins over --baseline-branch)"),
+    "--summary": dict(metavar="FILE", default=None,
+        help="append the Markdown size table and the verdict counts to FILE at the end of the run, "
+        "e.g. $GITHUB_STEP_SUMMARY"),
+    "--ready-timeout": dict(metavar="SECONDS", type=float, default=READY_TIMEOUT,
+        help=f"how long a started container may take to answer (default: {READY_TIMEOUT:.0f})"),
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """The rvconform option group."""
     group = parser.getgroup("rvconform", "rvconform: riscv64 image conformance")
-    group.addoption("--recipes", metavar="DIR", default=None,
-                    help=f"directory with one sub-directory per recipe (default: {RECIPES_DIR})")
-    group.addoption("--recipe", metavar="NAME", action="append", default=[],
-                    help="check only this recipe (repeatable)")
-    group.addoption("--image", metavar="NAME=REF", action="append", default=[],
-                    help="check the image REF already in a registry against recipe NAME's checks, "
-                    "without building (repeatable)")
-    group.addoption("--registry", metavar="URL", default=None,
-                    help="use this registry instead of spawning one on 127.0.0.1, e.g. http://HOST:5000")
-    group.addoption("--registry-address", metavar="HOST:PORT", default=None,
-                    help="how the boards reach the registry, when it differs from how the harness does "
-                    "(default: worked out per board: a VM sees the host's 127.0.0.1 at 10.0.2.2)")
-    group.addoption("--board", metavar="URL", action="append", default=[],
-                    help="board to check on (repeatable; default: local)")
-    group.addoption("--reports", metavar="DIR", default=None,
-                    help="write junit.xml, report.html and logs into DIR")
-    group.addoption("--bases", choices=("bootstrap", "official"), default="bootstrap",
-                    help="bootstrap: base images made from a Debian mirror (default); "
-                    "official: the Dockerfiles' own FROM defaults from Docker Hub")
-    group.addoption("--mirror", metavar="URL", default=DEBIAN_MIRROR,
-                    help=f"Debian mirror for bootstrapped base images (default: {DEBIAN_MIRROR})")
-    group.addoption("--build-timeout", metavar="SECONDS", type=float, default=BUILD_TIMEOUT,
-                    help=f"give up on one recipe's build after this long (default: {BUILD_TIMEOUT:.0f})")
-    group.addoption("--size-history", metavar="PATH", default=None,
-                    help="JSON Lines file each run appends its image sizes to (default: REPORTS/size-history.jsonl)")
-    group.addoption("--baseline-branch", metavar="NAME", default=BASELINE_BRANCH,
-                    help="size growth is measured against this branch's last record in the history "
-                    f"(default: {BASELINE_BRANCH})")
-    group.addoption("--baseline", metavar="FILE", default=None,
-                    help="a pinned sizes.json to measure size growth against (wins over --baseline-branch)")
-    group.addoption("--summary", metavar="FILE", default=None,
-                    help="append the Markdown size table and the verdict counts to FILE at the end of the run, "
-                    "e.g. $GITHUB_STEP_SUMMARY")
-    group.addoption("--ready-timeout", metavar="SECONDS", type=float, default=READY_TIMEOUT,
-                    help=f"how long a started container may take to answer (default: {READY_TIMEOUT:.0f})")
+    for flag, arguments in OPTIONS.items():
+        group.addoption(flag, **arguments)
+
+
+def given_options(config: pytest.Config) -> list[str]:
+    """The rvconform options this pytest run sets to something other than their default."""
+    return [flag for flag, arguments in OPTIONS.items()
+            if config.getoption(flag.removeprefix("--").replace("-", "_")) != arguments.get("default")]
 
 
 def read_settings(config: pytest.Config) -> Settings:
