@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness.cache import cache_dir
-from harness.conformance.elf import audit_layers
+from harness.conformance.elf_audit import audit_layers
 
 GZIP_MAGIC = b"\x1f\x8b"
 HUNDRED_MB = 100 * 1000**2

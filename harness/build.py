@@ -23,9 +23,9 @@ from harness.buildkit import find_buildkit_cli
 from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
+from harness.image_ref import ImageRef
 from harness.push import push_unless_present, untag
 from harness.recipes import Recipe
-from harness.reference import ImageRef
 from harness.registry_client import RegistryClient
 from harness.wait import log_tail
 

@@ -21,6 +21,7 @@ from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
 from harness.images import ImageSupply, client_for
+from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
 from harness.run import Run, sweep_stale_runs
@@ -28,7 +29,6 @@ from harness.run.records import BOARD, REGISTRY, SWEPT, BoardRecord
 from harness.settings import Settings
 from harness.sizes.history import Baseline
 from harness.sizes.measure import ImageSize
-from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 T = TypeVar("T")
 

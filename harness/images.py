@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from harness.build import Builder, BuiltImage
 from harness.errors import RvconformError
+from harness.image_ref import ImageRef
 from harness.recipes import Recipe
-from harness.reference import ImageRef
 from harness.registry import external_registry
 from harness.registry_client import RegistryClient
 from harness.run import Run

@@ -22,6 +22,7 @@ from harness.boards import board_id
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
+from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes
 from harness.results import ResultCollector
@@ -29,7 +30,6 @@ from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
 from harness.settings import Settings, add_options, given_options, read_settings
 from harness.sizes import run_summary
-from harness.stash import BASELINES, RECIPES, RUN, SETTINGS
 
 _WORKER_KEY = "rvconform_run"
 _INPUT_ERROR = pytest.StashKey[RvconformError]()

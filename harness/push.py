@@ -7,7 +7,7 @@ from pathlib import Path
 
 from harness.engine import engine, engine_errors
 from harness.errors import BuildError, RegistryError
-from harness.reference import ImageRef
+from harness.image_ref import ImageRef
 from harness.registry_client import RegistryClient
 
 

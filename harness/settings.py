@@ -19,7 +19,7 @@ from harness.defaults import (
     REPORTS_DIR,
 )
 from harness.errors import RvconformError
-from harness.reference import ImageRef
+from harness.image_ref import ImageRef
 
 
 @dataclass(frozen=True)

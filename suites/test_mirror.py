@@ -6,8 +6,8 @@ import pytest
 from harness.boards import Board
 from harness.boards.base import MirrorsUnsupported
 from harness.build import BuiltImage
-from harness.mirror import mirrored_name, reference_mirror_files
 from harness.recipes import Recipe
+from harness.registry_mirror import mirrored_name, reference_mirror_files
 
 
 def test_pull_through_k3s_mirror_config(board: Board, image: BuiltImage, recipe: Recipe) -> None:

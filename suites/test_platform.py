@@ -2,7 +2,7 @@
 
 from harness.build import BuiltImage
 from harness.conformance import metadata, platform
-from harness.conformance.elf import audit_layers, describe
+from harness.conformance.elf_audit import audit_layers, describe
 from harness.conformance.platform import ResolvedImage
 from harness.fixtures import Outcome
 from harness.images import client_for

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from harness.boards.url import BoardSpec
-from harness.reference import ImageRef
+from harness.image_ref import ImageRef
 
 if TYPE_CHECKING:
     from harness.run import Run

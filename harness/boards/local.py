@@ -21,9 +21,9 @@ from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image,
 from harness.boards.url import BoardSpec
 from harness.engine import engine
 from harness.errors import BoardError, BoardUnreachable, EngineError
+from harness.image_ref import ImageRef
 from harness.labels import BOARD
-from harness.mirror import endpoints
-from harness.reference import ImageRef
+from harness.registry_mirror import endpoints
 
 if TYPE_CHECKING:
     from harness.run import Run

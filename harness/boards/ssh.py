@@ -18,9 +18,9 @@ from harness.boards.runtimes import Containerd, Runtime, detect_runtime, make_ru
 from harness.boards.transport import SshTransport
 from harness.boards.url import BoardSpec, SshTarget
 from harness.errors import BoardError
+from harness.image_ref import ImageRef
 from harness.labels import BOARD
-from harness.mirror import endpoints
-from harness.reference import ImageRef
+from harness.registry_mirror import endpoints
 
 if TYPE_CHECKING:
     from harness.run import Run

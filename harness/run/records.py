@@ -12,7 +12,7 @@ from typing import Any
 
 from harness.build import BuiltImage
 from harness.errors import BuildError, RvconformError
-from harness.reference import ImageRef
+from harness.image_ref import ImageRef
 from harness.registry import Registry
 from harness.run.slot import Slot
 from harness.sizes.measure import ImageSize, LayerSize

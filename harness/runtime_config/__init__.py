@@ -5,10 +5,9 @@ from harness.runtime_config.access import Mirror, RegistryAccess, parse_registry
 from harness.runtime_config.command import main
 from harness.runtime_config.containerd import containerd_hosts_toml, hosts_dir_path, k3s_to_containerd
 from harness.runtime_config.docker import docker_cert_paths, docker_daemon_json
-from harness.runtime_config.k3s import (
+from harness.runtime_config.k3s import k3s_registries_yaml, parse_k3s_registries
+from harness.runtime_config.reference_workflow import (
     REFERENCE_REGISTRIES_YAML,
-    k3s_registries_yaml,
-    parse_k3s_registries,
     reference_k3s_config,
     without_public_fallbacks,
 )

@@ -1,10 +1,7 @@
-"""k3s: /etc/rancher/k3s/registries.yaml, written and read, and the reference workflow's copy of it."""
+"""k3s: /etc/rancher/k3s/registries.yaml, written and read."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -13,27 +10,6 @@ from harness.runtime_config import yaml_subset
 from harness.runtime_config.access import Mirror, RegistryAccess, endpoint_host, normalize_endpoint, quote
 
 REGISTRIES_YAML = "/etc/rancher/k3s/registries.yaml"
-REFERENCE_HOST = "192.168.173.76:6000"
-REFERENCE_FIXTURE = Path(__file__).parents[2] / "fixtures" / "runtime" / "registries.yaml"
-# The fixture's content, for an installed harness that has no fixtures directory; a unit test keeps
-# the two identical.
-REFERENCE_REGISTRIES_YAML = """\
-# The reference workflow's k3s registry configuration (/etc/rancher/k3s/registries.yaml).
-# 192.168.173.76:6000 is the static address of its private registry (plain HTTP): the harness
-# substitutes the registry it stands up (reference_k3s_config) and drops the public fallback
-# before a test VM reads it (without_public_fallbacks). The original's fallback was a third-party
-# Docker Hub mirror (docker.1ms.run); this copy names Docker Hub's own endpoint instead.
-mirrors:
-  docker.io:
-    endpoint:
-      - "http://192.168.173.76:6000"
-      - "https://registry-1.docker.io"
-    rewrite:
-      "^riscv64/(.*)": "riscv64/$1"
-  "192.168.173.76:6000":
-    endpoint:
-      - "http://192.168.173.76:6000"
-"""
 Where = dict[yaml_subset.Path, int]
 _CONFIG_FIELDS = {"auth": ("username", "password"), "tls": ("ca_file", "insecure_skip_verify")}
 _UNSUPPORTED = {"auth": ("auth", "identitytoken"), "tls": ("cert_file", "key_file")}
@@ -72,24 +48,6 @@ def parse_k3s_registries(text: str, source: str = "registries.yaml"
     return mirrors, {host: _access(host, body, mirrors, where, source) for host, body in configs.items()}
 
 
-def reference_k3s_config(registry_host: str) -> list[Mirror]:
-    """The reference workflow's mirrors with its static registry address replaced by ``registry_host``."""
-    if "://" in registry_host or "/" in registry_host or not urlsplit(f"//{registry_host}").hostname:
-        raise RvconformError(f"registry host {registry_host!r} is not HOST:PORT",
-                             fix="pass the address image references use, e.g. 10.0.2.2:5000")
-    text = REFERENCE_FIXTURE.read_text() if REFERENCE_FIXTURE.is_file() else REFERENCE_REGISTRIES_YAML
-    mirrors, _ = parse_k3s_registries(text, source=REFERENCE_FIXTURE.name)
-    return [_substitute(mirror, REFERENCE_HOST, registry_host) for mirror in mirrors]
-
-
-def without_public_fallbacks(mirrors: list[Mirror], allowed_hosts: Iterable[str]) -> list[Mirror]:
-    """``mirrors`` keeping only endpoints on ``allowed_hosts`` (HOST:PORT or URLs); a mirror left
-    without an endpoint is dropped."""
-    allowed = {endpoint_host(host) for host in allowed_hosts}
-    kept = [replace(m, endpoints=tuple(e for e in m.endpoints if endpoint_host(e) in allowed)) for m in mirrors]
-    return [mirror for mirror in kept if mirror.endpoints]
-
-
 def _config_lines(access: RegistryAccess) -> list[str]:
     lines = []
     if access.has_auth:
@@ -101,19 +59,6 @@ def _config_lines(access: RegistryAccess) -> list[str]:
         lines += [f"      ca_file: {quote(access.ca_file)}"] if access.ca_file else []
         lines += ["      insecure_skip_verify: true"] if access.skip_verify else []
     return lines
-
-
-def _substitute(mirror: Mirror, old: str, new: str) -> Mirror:
-    endpoints = tuple(_swap_host(endpoint, old, new) for endpoint in mirror.endpoints)
-    return replace(mirror, registry=new if mirror.registry == old else mirror.registry, endpoints=endpoints)
-
-
-def _swap_host(endpoint: str, old: str, new: str) -> str:
-    if endpoint_host(endpoint) != old:
-        return endpoint
-    if "://" not in endpoint:
-        return new + endpoint[len(old):]
-    return urlsplit(endpoint)._replace(netloc=new).geturl()
 
 
 def _mirror(name: str, body: Any, where: Where, source: str) -> Mirror:

@@ -11,7 +11,7 @@ import pytest
 from harness.boards import open_board
 from harness.errors import BoardError
 from harness.labels import run_labels
-from harness.mirror import mirrored_name, reference_mirror_files
+from harness.registry_mirror import mirrored_name, reference_mirror_files
 
 BOARDS = ["local", pytest.param("qemu", marks=pytest.mark.slow)]
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from elftools.elf.elffile import ELFFile
 
-from harness.conformance.elf import ElfProblem, audit, audit_layers, describe
-from harness.conformance.filesystem import parse_elf, read_layers
+from harness.conformance.elf_audit import ElfProblem, audit, audit_layers, describe
+from harness.conformance.elf_file import parse_elf
+from harness.conformance.filesystem import read_layers
 
 EM_RISCV, EM_X86_64 = 243, 62
 RVC_DOUBLE, RVC_SINGLE = 0x5, 0x3

@@ -47,7 +47,7 @@ def test_a_live_run_is_not_swept_but_a_dead_owners_run_is() -> None:
 
 def test_a_record_is_made_once_and_read_back_typed_by_every_process() -> None:
     from harness.build import BuiltImage
-    from harness.reference import ImageRef
+    from harness.image_ref import ImageRef
     from harness.run.records import IMAGE, SIZE, BuildOutcome
     from harness.sizes.measure import ImageSize, LayerSize
 

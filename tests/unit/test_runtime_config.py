@@ -240,7 +240,7 @@ def test_reference_config_takes_the_registry_the_run_stood_up() -> None:
 
 
 def test_reference_config_works_without_the_fixture_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr("harness.runtime_config.k3s.REFERENCE_FIXTURE", tmp_path / "missing.yaml")
+    monkeypatch.setattr("harness.runtime_config.reference_workflow.REFERENCE_FIXTURE", tmp_path / "missing.yaml")
     assert reference_k3s_config("10.0.2.2:5000")[1] == Mirror("10.0.2.2:5000", ("http://10.0.2.2:5000",))
 
 

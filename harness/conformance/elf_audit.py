@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.conformance.filesystem import ElfFile, ImageContents, read_layers
+from harness.conformance.elf_file import ElfFile
+from harness.conformance.filesystem import ImageContents, read_layers
 
 DEFAULT_LIBRARY_PATH = (
     "/lib/riscv64-linux-gnu", "/usr/lib/riscv64-linux-gnu", "/lib64/lp64d", "/usr/lib64/lp64d",

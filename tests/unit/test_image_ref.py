@@ -1,7 +1,7 @@
 import pytest
 
 from harness.errors import RvconformError
-from harness.reference import ImageRef
+from harness.image_ref import ImageRef
 
 DIGEST = "sha256:" + "ab" * 32
 
