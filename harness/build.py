@@ -24,6 +24,7 @@ from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
 from harness.image_ref import ImageRef
+from harness.labels import MANAGED, RECIPE
 from harness.push import push_unless_present, untag
 from harness.recipes import Recipe
 from harness.registry_client import RegistryClient
@@ -108,7 +109,7 @@ class Builder:
         command = [
             *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
             "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
-            "--label", f"{labels.RECIPE}={recipe.name}", "--label", f"{labels.MANAGED}=true",
+            "--label", f"{RECIPE}={recipe.name}", "--label", f"{MANAGED}=true",
         ]
         for name, value in build_args.items():
             command += ["--build-arg", f"{name}={value}"]

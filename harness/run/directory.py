@@ -12,7 +12,7 @@ from typing import IO, TypeVar
 
 from filelock import FileLock
 
-from harness import labels
+from harness.labels import run_labels
 from harness.run import processes, root, sweep
 from harness.run.slot import Slot
 
@@ -43,7 +43,7 @@ class Run:
     @property
     def labels(self) -> dict[str, str]:
         """Labels for every container and image this run creates."""
-        return labels.run_labels(self.id)
+        return run_labels(self.id)
 
     def lock(self, name: str) -> FileLock:
         """A lock shared by every process of this run, e.g. around building one recipe."""

@@ -8,7 +8,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from harness import labels
+from harness.labels import run_filter
 from harness.run import processes, root
 from harness.run.records import REGISTRY
 
@@ -48,7 +48,7 @@ def remove_run_containers(run_id: str) -> int:
     """Remove every container labelled with ``run_id``; returns how many."""
     from harness.engine import engine  # the engine is needed only when containers may exist
 
-    containers = engine().containers.list(all=True, filters={"label": labels.run_filter(run_id)})
+    containers = engine().containers.list(all=True, filters={"label": run_filter(run_id)})
     for container in containers:
         with contextlib.suppress(Exception):
             container.remove(force=True, v=True)  # with its anonymous volumes: nobody else can use them
@@ -59,7 +59,7 @@ def remove_run_networks(run_id: str) -> None:
     """Remove the networks boards made for ``run_id`` (after its containers are gone)."""
     from harness.engine import engine
 
-    for network in engine().networks.list(filters={"label": labels.run_filter(run_id)}):
+    for network in engine().networks.list(filters={"label": run_filter(run_id)}):
         with contextlib.suppress(Exception):
             network.remove()
 
