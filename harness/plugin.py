@@ -19,6 +19,7 @@ import pytest
 
 from harness import progress, reports
 from harness.boards import board_id
+from harness.build import BuiltImage
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
@@ -30,6 +31,7 @@ from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
 from harness.settings import Settings, add_options, given_options, read_settings
 from harness.sizes import run_summary
+from harness.sizes.history import SizeRecord
 
 _WORKER_KEY = "rvconform_run"
 _INPUT_ERROR = pytest.StashKey[RvconformError]()
@@ -238,8 +240,8 @@ class _SummaryPlugin:
     def _finish_sizes(self, config: pytest.Config, *, record: bool) -> run_summary.SizeSummary | None:
         baselines, note = config.stash[BASELINES]
         try:
-            return run_summary.finish(config.stash[RUN], config.stash[SETTINGS], _recipes(config), baselines, note,
-                                   run_summary.RunIdentity.here(), record=record)
+            return run_summary.finish(_measured(config), config.stash[SETTINGS], _recipes(config), baselines, note,
+                                      record=record)
         except (RvconformError, OSError) as error:
             config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
             return None
@@ -267,6 +269,20 @@ class _SummaryPlugin:
             terminalreporter.section("rvconform: images")
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+def _measured(config: pytest.Config) -> list[SizeRecord]:
+    """The size record of each image this run measured."""
+    run: Run = config.stash[RUN]
+    identity = run_summary.RunIdentity.here()
+    records = (run_summary.current_record(recipe, _image(run, recipe), run.read(SIZE, recipe.name), identity)
+               for recipe in _recipes(config))
+    return [record for record in records if record]
+
+
+def _image(run: Run, recipe: Recipe) -> BuiltImage | None:
+    outcome = run.read(IMAGE, recipe.name)
+    return outcome.image if outcome else None
 
 
 def _board_kernels(config: pytest.Config) -> dict[str, str]:

@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from harness.boards.base import CommandResult
 from harness.probes.endpoint import Endpoint
 
 TIMEOUT = 5.0
 #: What a server that is still starting answers: no connection yet, a timeout, "LOADING" (a ConnectionError).
 NOT_READY = (OSError, redis.ConnectionError, redis.TimeoutError)
+
+
+class CliResult(Protocol):
+    """What running redis-cli on a board returned (a board's CommandResult)."""
+
+    exit_status: int
+    stdout: str
+
+    @property
+    def output(self) -> str: ...
 
 
 def client(endpoint: Endpoint, password: str | None = None, timeout: float = TIMEOUT) -> redis.Redis:
@@ -108,7 +118,7 @@ def assert_runs_on(endpoint: Endpoint, password: str | None, kernel_release: str
     )
 
 
-def assert_cli_round_trip(run_cli: Callable[..., CommandResult], server: Endpoint, password: str,
+def assert_cli_round_trip(run_cli: Callable[..., CliResult], server: Endpoint, password: str,
                           target: str) -> None:
     """redis-cli (``target``), run with ``run_cli(*args)``, AUTHs (via REDISCLI_AUTH), SETs and GETs on
     ``server``: the redis server as the harness reaches it, to confirm the write landed there."""

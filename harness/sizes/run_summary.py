@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from harness.build import BuiltImage
 from harness.gitinfo import git_revision
 from harness.recipes import Recipe
-from harness.run import Run
-from harness.run.records import IMAGE, SIZE
 from harness.settings import Settings
 from harness.sizes.history import (
     Baseline,
@@ -21,6 +20,7 @@ from harness.sizes.history import (
     utc_now,
     write_sizes,
 )
+from harness.sizes.measure import ImageSize
 from harness.sizes.report import html_summary, plot_history, render_markdown, size_rows, worth_plotting
 
 
@@ -49,12 +49,12 @@ def load_baselines(settings: Settings) -> tuple[dict[str, Baseline], str]:
     return {name: baseline for name, baseline in baselines.items() if baseline}, note
 
 
-def current_record(run: Run, recipe: Recipe, identity: RunIdentity) -> SizeRecord | None:
-    """This run's size record for a recipe, from what the run measured (None when it measured nothing)."""
-    size, outcome = run.read(SIZE, recipe.name), run.read(IMAGE, recipe.name)
-    if not size or not outcome or not outcome.image:
+def current_record(recipe: Recipe, image: BuiltImage | None, size: ImageSize | None,
+                   identity: RunIdentity) -> SizeRecord | None:
+    """This run's size record for a recipe, from its image and what the run measured (None without both)."""
+    if not size or not image:
         return None
-    ref = outcome.image.ref
+    ref = image.ref
     return record_from(recipe.name, str(replace(ref, digest=None)), ref.digest or "", recipe.platform, size,
                        identity.revision, identity.branch, identity.time)
 
@@ -67,11 +67,10 @@ class SizeSummary:
     html: str | None
 
 
-def finish(run: Run, settings: Settings, recipes: list[Recipe], baselines: dict[str, Baseline], note: str,
-           identity: RunIdentity, *, record: bool = True) -> SizeSummary | None:
-    """Write sizes.json, append the history (when ``record``), write sizes.md and sizes.png; return the
-    summary, or None when the run measured no image."""
-    records = [r for r in (current_record(run, recipe, identity) for recipe in recipes) if r]
+def finish(records: list[SizeRecord], settings: Settings, recipes: list[Recipe], baselines: dict[str, Baseline],
+           note: str, *, record: bool = True) -> SizeSummary | None:
+    """Write sizes.json, append the history (when ``record``), write sizes.md and sizes.png for this run's
+    ``records``; return the summary, or None when the run measured no image."""
     if not records:
         return None
     if settings.history_path and record:
