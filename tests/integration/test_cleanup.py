@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -106,7 +105,6 @@ def test_the_next_run_sweeps_what_a_killed_run_left(recipes_dir, run_suites, tmp
         registry = registry_host(run_id)
         os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
-    time.sleep(0.5)
     left = leftovers(run_id, registry)
     assert left["containers"] and left["registries"], "a killed run leaves its container and registry behind"
     run = run_suites("-k", "test_build", recipes=recipes_dir("tiny"))

@@ -1,10 +1,13 @@
+"""Registry configs for a board's runtime: each case checks one rule of one format (containerd hosts.toml, docker
+daemon.json, k3s registries.yaml), of the reference workflow's config, or of `rvconform config`."""
+
 import json
 import tomllib
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from harness.boards.url import parse_board_url
 from harness.errors import RvconformError
 from harness.runtime_config import (
     REFERENCE_REGISTRIES_YAML,
@@ -115,16 +118,9 @@ def test_a_mirror_without_endpoint_has_no_hosts_toml() -> None:
         containerd_hosts_toml(Mirror("docker.io", ()), {}, None)
 
 
-@pytest.mark.parametrize(("name", "path"), [
-    ("docker.io", "/etc/containerd/certs.d/docker.io"),
-    ("10.0.2.2:5000", "/etc/containerd/certs.d/10.0.2.2:5000"),
-    ("*", "/etc/containerd/certs.d/_default"),
-])
-def test_hosts_dir_path(name: str, path: str) -> None:
-    assert hosts_dir_path(name) == path
-
-
-def test_hosts_dir_path_refuses_a_path() -> None:
+def test_hosts_dir_path_names_the_registry_and_refuses_a_path() -> None:
+    assert hosts_dir_path("10.0.2.2:5000") == "/etc/containerd/certs.d/10.0.2.2:5000"
+    assert hosts_dir_path("*") == "/etc/containerd/certs.d/_default"
     with pytest.raises(RvconformError):
         hosts_dir_path("../etc")
 
@@ -218,16 +214,6 @@ def test_registries_yaml_without_mirrors_is_still_a_mapping() -> None:
     assert parse_k3s_registries(k3s_registries_yaml([], {})) == ([], {})
 
 
-def test_reference_fixture_parses_to_the_reference_mirrors() -> None:
-    mirrors, configs = parse_k3s_registries((FIXTURES / "registries.yaml").read_text())
-    assert configs == {}
-    assert mirrors == [
-        Mirror("docker.io", ("http://192.168.173.76:6000", "https://registry-1.docker.io"),
-               (REWRITE,)),
-        Mirror("192.168.173.76:6000", ("http://192.168.173.76:6000",)),
-    ]
-
-
 def test_embedded_reference_equals_the_fixture_file() -> None:
     assert (FIXTURES / "registries.yaml").read_text() == REFERENCE_REGISTRIES_YAML
 
@@ -257,17 +243,12 @@ def test_without_public_fallbacks_keeps_only_owned_endpoints() -> None:
     assert mirrors[0].rewrites == (REWRITE,)
 
 
-def test_k3s_to_containerd_writes_one_hosts_toml_per_registry() -> None:
+def test_k3s_to_containerd_writes_one_hosts_toml_per_mirror_and_per_tls_only_registry() -> None:
     mirrors, accesses = reference_like()
     files = k3s_to_containerd([*mirrors, Mirror("quay.io", ())], {**accesses, "tls.lab:443": RegistryAccess(
         "https://tls.lab:443", ca_file="/ca.pem")})
     assert sorted(files) == [f"/etc/containerd/certs.d/{name}/hosts.toml"
-                             for name in ("10.0.2.2:5000", "docker.io", LAB, "tls.lab:443")]
-    docker_io = tomllib.loads(files["/etc/containerd/certs.d/docker.io/hosts.toml"])
-    assert docker_io["server"] == "http://10.0.2.2:5000"
-    assert list(docker_io["host"]) == ["http://10.0.2.2:5000", "https://registry-1.docker.io"]
-    lab = tomllib.loads(files[f"/etc/containerd/certs.d/{LAB}/hosts.toml"])
-    assert lab["host"][f"https://{LAB}"]["ca"] == "/etc/ssl/lab ca.pem" and lab["skip_verify"] is True
+                             for name in ("10.0.2.2:5000", "docker.io", LAB, "tls.lab:443")], "quay.io has no endpoint"
     assert tomllib.loads(files["/etc/containerd/certs.d/tls.lab:443/hosts.toml"])["ca"] == "/ca.pem"
 
 
@@ -395,11 +376,8 @@ def test_config_bad_input_is_an_rvconform_error(argv: list[str], message: str,
 # Fixtures
 
 
-def test_board_examples_use_known_schemes_and_runtimes() -> None:
+def test_board_examples_are_board_urls() -> None:
     lines = [line for line in (FIXTURES / "boards.example").read_text().splitlines()
              if line.strip() and not line.startswith("#")]
     assert {"local", "qemu", "qemu://?cpus=2&memory=2048"} <= set(lines)
-    for line in lines:
-        parts = urlsplit(line)
-        assert (parts.scheme or line) in ("local", "qemu", "ssh")
-        assert set(parse_qs(parts.query).get("runtime", [])) <= {"docker", "podman", "ctr", "k3s"}
+    assert {parse_board_url(line).kind for line in lines} == {"local", "qemu", "ssh"}
