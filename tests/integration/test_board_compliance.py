@@ -12,7 +12,7 @@ from harness.boards import Board, RunSpec, open_board
 from harness.boards.transport import SshTransport
 from harness.engine import engine
 from harness.errors import BoardError
-from harness.labels import RUN, run_labels
+from harness.labels import RUN, run_filter, run_labels
 from harness.run import Run
 from harness.run.records import VM
 from harness.wait import Deadline, wait_until
@@ -44,11 +44,11 @@ def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
                                  capture_output=True, text=True, check=True)
         return listing.stdout.split()
     if kind != "qemu":
-        return [c.name for c in engine().containers.list(all=True, filters={"label": f"rvconform.run={run_id}"})]
+        return [c.name for c in engine().containers.list(all=True, filters={"label": run_filter(run_id)})]
     vm = run.read(VM)
     transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key).open()
     try:
-        selector = f'labels."rvconform.run"=={run_id}'
+        selector = f'labels."{RUN}"=={run_id}'
         listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])
     finally:
         transport.close()

@@ -2,6 +2,7 @@
 
 from harness import bootstrap
 from harness.engine import engine
+from harness.labels import MANAGED_LABELS
 from harness.recipes import BaseSpec
 
 
@@ -12,7 +13,7 @@ def test_the_riscv64_base_runs_as_riscv64_and_is_reused_from_the_cache() -> None
     image = engine().images.get(ref)
     assert (image.attrs["Os"], image.attrs["Architecture"]) == ("linux", "riscv64")
     output = engine().containers.run(ref, ["uname", "-m"], platform="linux/riscv64", remove=True,
-                                     labels={"rvconform.managed": "true"})
+                                     labels=MANAGED_LABELS)
     assert output.strip() == b"riscv64"
 
     messages.clear()

@@ -17,6 +17,7 @@ import pytest
 import redis as redis_py
 import requests
 
+from harness.labels import MANAGED
 from harness.ports import free_loopback_port
 from harness.probes import http
 from harness.probes import redis as probe
@@ -37,7 +38,7 @@ def redis_endpoint(registry_process, tmp_path_factory: pytest.TempPathFactory) -
         load_recipe(GOOD_IMAGES / "redis-static"))
     name = f"rvconform-test-retries-{uuid.uuid4().hex[:8]}"
     port = free_loopback_port()
-    subprocess.run(["docker", "run", "-d", "--name", name, "--label", "rvconform.managed=true",
+    subprocess.run(["docker", "run", "-d", "--name", name, "--label", f"{MANAGED}=true",
                     "--platform", "linux/riscv64", "-p", f"127.0.0.1:{port}:6379", image.ref.pinned],
                    check=True, capture_output=True, timeout=120)
     endpoint = Endpoint("127.0.0.1", port, "redis-static (retry test)")
