@@ -42,7 +42,7 @@ def wait_until(
     deadline: Deadline,
     alive: Callable[[], str | None] | None = None,
     logs: Callable[[], str] | None = None,
-    interval: float = 0.25,
+    interval: float = 0.1,
 ) -> T:
     """Call ``attempt`` until it returns without raising, and return its result.
 
