@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import os
 import re
 import shutil
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from importlib.metadata import PackageNotFoundError, version
 
 from harness.buildkit import find_buildkit_cli, run_quietly
+from harness.cache import cache_dir
+from harness.engine import engine
+from harness.errors import RvconformError
 
 #: Report label -> the command whose output names the version.
 TOOLS = {
@@ -33,15 +40,34 @@ def version_in(text: str) -> str:
 
 
 def tool_version(command: list[str]) -> str:
-    """The version a tool reports, "not installed", or "(version unknown)"."""
-    if not shutil.which(command[0]):
+    """The version a tool reports, "not installed", or "(version unknown)".
+
+    Cached by the binary's path, size and modification time (``$RVCONFORM_CACHE/tools``): asking costs a
+    process start, some of them (mmdebstrap, QEMU) a tenth of a second each, and the answer only changes
+    when the binary does.
+    """
+    path = shutil.which(command[0])
+    if not path:
         return "not installed"
+    stat = os.stat(path)
+    key = hashlib.sha256(f"{os.path.realpath(path)}\0{stat.st_size}\0{stat.st_mtime_ns}\0{command}".encode())
+    cached = cache_dir("tools") / f"{key.hexdigest()[:24]}.version"
+    if cached.is_file():
+        return cached.read_text()
     result = run_quietly(command, timeout=10)
-    return version_in(result.stdout + result.stderr) if result else "(version unknown)"
+    if not result:
+        return "(version unknown)"
+    found = version_in(result.stdout + result.stderr)
+    cached.write_text(found)
+    return found
 
 
 def engine_version() -> str:
-    """The container engine's server version, through the BuildKit-capable client the builds use."""
+    """The container engine's server version: from the SDK when the run already talks to the engine through
+    it, else through the BuildKit-capable client the builds use."""
+    if "docker" in sys.modules:  # loaded: asking through it costs a request, not a process
+        with contextlib.suppress(RvconformError, OSError, KeyError):
+            return str(engine().version()["Version"])
     cli = find_buildkit_cli()
     if cli is None:
         return "no docker client"

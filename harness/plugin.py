@@ -224,7 +224,7 @@ class _SummaryPlugin:
     @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that embeds the sizes
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         config = session.config
-        if RUN not in config.stash or not _recipes(config):
+        if RUN not in config.stash or not _recipes(config) or config.option.collectonly:
             return
         settings: Settings = config.stash[SETTINGS]
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED

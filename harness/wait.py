@@ -52,7 +52,7 @@ def wait_until(
     retry_on: Retryable,
     alive: Callable[[], str | None] | None = None,
     logs: Callable[[], str] | None = None,
-    interval: float = 0.25,
+    interval: float = 0.1,
 ) -> T:
     """Call ``attempt`` until it returns without raising one of ``retry_on``, and return its result.
 

@@ -10,20 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from harness import progress, progress_display
+from harness import progress, progress_log
 from harness.progress import StepRecord, steps_in_progress
 from harness.progress_display import (
-    BuildkitTitles,
     Display,
-    LogFollower,
-    MmdebstrapTitles,
     PlainSchedule,
     Terminal,
     end_line,
     format_elapsed,
     step_line,
-    trim,
 )
+from harness.progress_log import BuildkitTitles, LogFollower, MmdebstrapTitles, trim
 
 BUILDKIT_LOG = """\
 $ /usr/bin/docker build --platform linux/riscv64 --progress=plain --build-arg TOKEN=s3cret-value /tmp/context
@@ -117,7 +114,7 @@ def test_a_log_is_read_from_where_the_last_look_stopped(tmp_path: Path) -> None:
 
 
 def test_only_the_tail_of_a_large_log_is_read(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(progress_display, "MAX_READ", 100)
+    monkeypatch.setattr(progress_log, "MAX_READ", 100)
     log = tmp_path / "build.log"
     log.write_text("".join(f"line {n:03d} " + "x" * 20 + "\n" for n in range(50)))
     lines = LogFollower(log).new_lines()
