@@ -128,9 +128,11 @@ def test_a_fresh_clone_measures_growth_against_the_history_restored_from_a_ci_ca
 
 
 def _fresh_clone(target: Path) -> Path:
-    """A clone of this repository's committed state, as a CI runner checks it out: no reports/."""
+    """A clone of this repository's committed state, as a CI runner checks it out: no reports/, HEAD detached
+    (the branch then comes from the CI's variables, as for a pull request's merge commit)."""
     if shutil.which("git") is None:
         pytest.fail("git is needed to make a fresh clone")
     subprocess.run(["git", "clone", "-q", str(ROOT), str(target)], check=True, timeout=120)
+    subprocess.run(["git", "-C", str(target), "checkout", "-q", "--detach"], check=True, timeout=60)
     assert not (target / "reports" / "size-history.jsonl").exists()
     return target
