@@ -41,7 +41,11 @@ def timed_run(label: str, *args: str) -> float:
     verdicts = {key: sum(1 for _ in ET.parse(reports / "junit.xml").iter(key)) for key in ("failure", "error")}
     print(f"  {label:<34} {seconds:7.1f} s  exit {result.returncode}  "
           f"images built/reused: {builds.count('built')}/{builds.count('reused')} (test cases)  {json.dumps(verdicts)}")
-    shutil.rmtree(reports, ignore_errors=True)
+    if result.returncode != 0:  # a figure of a failed run is no figure: say why, keep the reports
+        failed = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+        print("    the run failed; reports kept in", reports, *(f"\n    {line[:200]}" for line in failed[:10]))
+    else:
+        shutil.rmtree(reports, ignore_errors=True)
     return seconds
 
 

@@ -149,8 +149,10 @@ def _recipes(config: pytest.Config) -> list[Recipe]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Stop with the recipe error (pytest prints it as a usage error, no traceback); keep each remote
-    board's tests in one xdist worker group, since they share the board's one connection and ports."""
+    """Stop with the recipe error (pytest prints it as a usage error, no traceback); keep each board's tests
+    in one xdist worker group: a remote board has one connection and its forwarded ports, and two workers'
+    boards on the local engine would pull an image from under each other's containers (a pull first removes
+    the local copy; closing a board removes what it pulled). Builds and image checks still spread."""
     if not _active(config):
         return
     error = config.stash.get(_INPUT_ERROR, None)
@@ -158,7 +160,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError(str(error))
     for item in items:
         url = item.callspec.params.get("board_url") if hasattr(item, "callspec") else None
-        if url and url != "local":
+        if url:
             item.add_marker(pytest.mark.xdist_group(f"board-{board_id(url)}"))
 
 
