@@ -305,11 +305,18 @@ def load_recipes(recipes_dir: Path, names: list[str] | None = None) -> list[Reci
     """Load the recipes under ``recipes_dir`` (every subdirectory with an image.toml), or only ``names``."""
     recipes_dir = Path(recipes_dir)
     if not recipes_dir.is_dir():
+        what = "is a file, not a directory" if recipes_dir.exists() else "does not exist"
         raise RecipeError(
-            f"recipes directory {recipes_dir} does not exist",
+            f"recipes directory {recipes_dir} {what}",
             fix="point --recipes at a directory holding one sub-directory per recipe",
         )
     available = sorted(p.name for p in recipes_dir.iterdir() if (p / RECIPE_FILE).is_file())
+    if not available and not names:
+        raise RecipeError(
+            f"no recipe in {recipes_dir}: none of its sub-directories has an {RECIPE_FILE}",
+            fix="point --recipes at a directory holding one sub-directory per recipe (NAME/Dockerfile and "
+            f"NAME/{RECIPE_FILE})",
+        )
     if names:
         missing = [n for n in names if n not in available and not (recipes_dir / n).is_dir()]
         if missing:

@@ -121,8 +121,8 @@ def read_settings(config: pytest.Config) -> Settings:
             reports_dir=Path(config.getoption("reports")) if config.getoption("reports") else None,
             bases=config.getoption("bases"),
             mirror=config.getoption("mirror"),
-            build_timeout=config.getoption("build_timeout"),
-            ready_timeout=config.getoption("ready_timeout"),
+            build_timeout=_seconds(config.getoption("build_timeout"), "--build-timeout"),
+            ready_timeout=_seconds(config.getoption("ready_timeout"), "--ready-timeout"),
             size_history=_path(config.getoption("size_history")),
             baseline_branch=config.getoption("baseline_branch"),
             baseline_file=_existing(config.getoption("baseline"), "--baseline"),
@@ -130,6 +130,14 @@ def read_settings(config: pytest.Config) -> Settings:
         )
     except RvconformError as error:
         raise pytest.UsageError(str(error)) from None
+
+
+def _seconds(value: float, option: str) -> float:
+    """A deadline in seconds: positive and finite (a zero or negative one would check nothing and pass)."""
+    if not 0 < value < float("inf"):
+        raise RvconformError(f"{option} {value:g}: a deadline must be a positive number of seconds",
+                             fix=f"give {option} a number above 0, e.g. {option} 120")
+    return value
 
 
 def _path(value: str | None) -> Path | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import time
 
 import pytest
@@ -69,6 +70,9 @@ def test_a_redis_without_requirepass_fails_the_noauth_check(run_suites, recipes_
         (None, ["--board", "serial://board1"], ["unknown board URL 'serial://board1'", "fix: use one of"]),
         (None, ["--recipe", "postgres"], ["no recipe named postgres", "choose from: tiny"]),
         (None, ["--image", "tiny=redis:latest"], ["not an image reference with a registry", "fix:"]),
+        (None, ["--ready-timeout", "-5"], ["--ready-timeout -5: a deadline must be a positive number", "fix:"]),
+        ("empty-recipes", [], ["no recipe in", "none of its sub-directories has an image.toml", "fix:"]),
+        ("recipes-is-a-file", [], ["is a file, not a directory", "fix: point --recipes at a directory"]),
     ],
 )
 def test_bad_input_gets_a_clear_error_within_seconds(
@@ -79,6 +83,10 @@ def test_bad_input_gets_a_clear_error_within_seconds(
         (recipes / "tiny" / "Dockerfile").unlink()
     if breakage == "bad-toml":
         (recipes / "tiny" / "image.toml").write_text('port = "six"\n')
+    if breakage == "empty-recipes":
+        shutil.rmtree(recipes / "tiny")
+    if breakage == "recipes-is-a-file":
+        recipes = recipes / "tiny" / "Dockerfile"
     started = time.monotonic()
     run = run_suites(*args, recipes=recipes, timeout=60)
     assert time.monotonic() - started < 20
