@@ -71,6 +71,9 @@ def _start(config: pytest.Config) -> None:
     settings = read_settings(config)
     config.stash[SETTINGS] = settings
     worker = getattr(config, "workerinput", None)
+    _recipes(config)
+    if _INPUT_ERROR in config.stash:  # now, before anything (the reports of an earlier run) is touched
+        raise pytest.UsageError(str(config.stash[_INPUT_ERROR]))
     config.stash[RUN] = Run.join(*worker[_WORKER_KEY]) if worker else Run.start()
     progress.enable(config.stash[RUN].dir)  # every process of the run records its long steps for the display
     try:

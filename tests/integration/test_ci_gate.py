@@ -36,10 +36,14 @@ def git(cwd: Path, *args: str) -> str:
 
 def test_usage_errors_and_empty_selections_exit_2_with_the_reason(tmp_path: Path, recipes_dir) -> None:
     recipes = recipes_dir("tiny")
+    earlier = tmp_path / "r" / "junit.xml"
+    earlier.parent.mkdir()
+    earlier.write_text("<testsuites>an earlier run's verdicts</testsuites>")
     bad = rvconform_run(ROOT, "--recipes", str(recipes), "--recipe", "postgres", "--reports", str(tmp_path / "r"),
                         timeout=60)
     assert bad.returncode == 2, bad.stdout + bad.stderr
     assert "no recipe named postgres" in bad.stdout + bad.stderr
+    assert earlier.read_text() == "<testsuites>an earlier run's verdicts</testsuites>", "a usage error writes nothing"
     nothing = rvconform_run(ROOT, "--recipes", str(recipes), "-k", "no_such_test", "--reports",
                             str(tmp_path / "r"), timeout=60)
     assert nothing.returncode == 2, nothing.stdout + nothing.stderr
