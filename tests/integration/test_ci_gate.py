@@ -82,7 +82,9 @@ def test_a_ci_token_in_the_remote_url_reaches_no_image_and_no_report(
     tmp_path: Path, recipes_dir, registry_process
 ) -> None:
     recipes = recipes_dir("tiny")
-    (recipes / "tiny" / "token-test").write_text(f"{tmp_path}\n")  # a new image: the labels are really written
+    # Its own repository in the shared test registry: other tests pin riscv64/tiny:1 there.
+    (recipes / "tiny").rename(recipes / "tiny-token")
+    (recipes / "tiny-token" / "token-test").write_text(f"{tmp_path}\n")  # a new image: the labels are written
     git(recipes, "init", "-q", "-b", "main")
     git(recipes, "-c", "user.name=t", "-c", "user.email=t@example.org", "add", ".")
     git(recipes, "-c", "user.name=t", "-c", "user.email=t@example.org", "commit", "-q", "-m", "recipes")
@@ -94,8 +96,8 @@ def test_a_ci_token_in_the_remote_url_reaches_no_image_and_no_report(
     assert TOKEN not in run.stdout + run.stderr
 
     client = RegistryClient(registry_process.url)
-    manifest = client.manifest("riscv64/tiny", "1")
-    config = client.blob_json("riscv64/tiny", manifest.body["config"]["digest"])
+    manifest = client.manifest("riscv64/tiny-token", "1")
+    config = client.blob_json("riscv64/tiny-token", manifest.body["config"]["digest"])
     labels = config["config"]["Labels"]
     assert labels["org.opencontainers.image.source"] == "https://example.org/group/recipes.git"
     assert TOKEN not in json.dumps(config)

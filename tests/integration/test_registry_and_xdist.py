@@ -45,8 +45,9 @@ def test_an_unchanged_recipe_is_neither_built_nor_pushed_while_the_registry_serv
     from harness.recipes import load_recipe
 
     builder = Builder(registry_process.url, tmp_path / "logs")
-    log = tmp_path / "logs" / "build-tiny.log"
-    recipe_dir = recipes_dir("tiny") / "tiny"
+    log = tmp_path / "logs" / "build-tiny-records.log"
+    # Its own repository in the shared test registry: other tests pin riscv64/tiny:1 there.
+    recipe_dir = (recipes_dir("tiny") / "tiny").rename(tmp_path / "recipes" / "tiny-records")
     first = builder.build(load_recipe(recipe_dir))
     assert "--platform linux/riscv64" in log.read_text(), "the first build runs BuildKit"
     again = builder.build(load_recipe(recipe_dir))
