@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.checks.spec import DeclaredChecks, Readiness
 from harness.defaults import RECIPES_DIR
 from harness.errors import RecipeError
 from harness.units import parse_size
@@ -93,6 +94,8 @@ class Recipe:
     budget: Budget = Budget()
     allowed_variants: tuple[str, ...] = ()
     expect: Expect = Expect()
+    declared: DeclaredChecks = field(default_factory=DeclaredChecks)
+    ready: Readiness | None = None
 
     @property
     def repository(self) -> str:

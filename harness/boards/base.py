@@ -28,6 +28,8 @@ class RunSpec:
     env: dict[str, str] = field(default_factory=dict)
     ports: tuple[int, ...] = ()
     entrypoint: tuple[str, ...] = ()
+    user: str | None = None
+    replace_entrypoint: bool = False
 
     @property
     def process(self) -> tuple[str, ...] | None:
@@ -137,6 +139,16 @@ class Board(ABC):
     @abstractmethod
     def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
         """Run a container to completion and return its exit status and output."""
+
+    def exec(self, container: Container, command: tuple[str, ...], env: dict[str, str] | None = None,
+             user: str | None = None, timeout: float = 60.0) -> CommandResult:
+        """Run ``command`` inside the running ``container`` to completion (docker exec, ctr tasks exec)."""
+        raise NotImplementedError(f"{self.name}: exec into a container")
+
+    def restart(self, container: Container, timeout: float = 30.0) -> None:
+        """Stop ``container`` (SIGTERM, then SIGKILL after ``timeout``) and start it again: the same
+        container, so its filesystem and volumes are kept; ports are published again."""
+        raise NotImplementedError(f"{self.name}: restart a container")
 
     @abstractmethod
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:
