@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from harness.checks import toml_checks
+from harness.checks.cst import StructureTestFile, find_structure_tests, load_structure_test
 from harness.checks.spec import DeclaredChecks, Readiness
 from harness.defaults import RECIPES_DIR
 from harness.errors import RecipeError
@@ -149,7 +151,22 @@ def load_recipe(recipe_dir: Path) -> Recipe:
         raise RecipeError(
             f"{path} is not valid TOML: {error}", fix=f"fix the syntax; the format is in {FORMAT_DOC}"
         ) from None
-    return _build_recipe(_Reader(path, data), recipe_dir)
+    recipe = _build_recipe(_Reader(path, data), recipe_dir)
+    own = [StructureTestFile(cst) for cst in find_structure_tests(recipe_dir)]
+    return with_structure_tests(recipe, own, include_own=True)
+
+
+def with_structure_tests(recipe: Recipe, files: Iterable[StructureTestFile], include_own: bool = False) -> Recipe:
+    """``recipe`` with the checks of those container-structure-test ``files`` that are for it (their
+    ``recipe`` is its name, or None) merged into ``declared``. The recipe directory's own CST files are
+    already in a loaded recipe, so they are skipped unless ``include_own``. RecipeError for a bad file
+    or a check name declared twice (naming both origins)."""
+    own = set() if include_own else {path.resolve() for path in find_structure_tests(recipe.dir)}
+    declared = recipe.declared
+    for file in files:
+        if file.recipe in (None, recipe.name) and file.path.resolve() not in own:
+            declared = declared.merged(load_structure_test(file.path))
+    return replace(recipe, declared=declared)
 
 
 def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
