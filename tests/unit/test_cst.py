@@ -183,6 +183,7 @@ commandTests:
     command: env
 """, "s.yaml")
     assert checks.command[0].env == {"RVCONFORM_TEST_TOKEN": "t0k"}
+    assert "t0k" not in repr(checks) and "t0k" not in str(checks.command[0])
 
 
 BAD = [
