@@ -81,7 +81,8 @@ def test_a_file_replacing_a_directory_takes_its_contents_away(tmp_path: Path) ->
 
 def test_hardlinks_point_at_another_path(tmp_path: Path) -> None:
     fs = image(tmp_path, {"./usr/bin/perl": b"perl!", "./usr/bin/perl5.40": "=> ./usr/bin/perl"})
-    assert fs.entries["/usr/bin/perl5.40"] == FileEntry("/usr/bin/perl5.40", "hardlink", 5, "/usr/bin/perl", 0, mode=0o644)
+    assert fs.entries["/usr/bin/perl5.40"] == FileEntry("/usr/bin/perl5.40", "hardlink", 5, "/usr/bin/perl", 0,
+                                                        mode=0o644)
     assert fs.resolve("/usr/bin/perl5.40") == "/usr/bin/perl5.40"
 
 
