@@ -105,3 +105,17 @@ def test_a_log_readiness_that_never_matches_fails_at_its_deadline(run_suites, tm
     message = result.message("test_starts[silent-local]")
     assert result.outcome("test_starts[silent-local]") == "failed"
     assert "its log to match /^never printed$/" in message and "web server starting" in message, message
+
+
+def test_own_python_checks_run_with_the_suites(run_suites, recipes_dir) -> None:
+    """docs/own-checks.md: a directory of the user's tests given to `rvconform run` uses the fixtures, is
+    parametrized over recipes and boards, and fails on a bad image (tiny runs as root)."""
+    example = Path(__file__).parents[2] / "docs" / "examples" / "own-checks"
+    result = run_suites(str(example), "-k", "house_rules or test_build", recipes=recipes_dir("checks-good", "tiny"),
+                        cli=True)
+    assert result.outcome("test_does_not_run_as_root[checks-good]") == "passed"
+    assert result.outcome("test_log_has_no_error_line[checks-good-local]") == "passed"
+    assert result.outcome("test_does_not_run_as_root[tiny]") == "failed"
+    assert "tiny: the image runs as root (config User '')" in result.message("test_does_not_run_as_root[tiny]")
+    assert "test_log_has_no_error_line[tiny-local]" not in result.verdicts
+    assert result.returncode == 1
