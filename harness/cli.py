@@ -27,7 +27,7 @@ commands:
                       pull request (reports/sizes.md) and a plot (reports/sizes.png)
 
 `rvconform run --help` lists the suite options (--recipes, --recipe, --image, --registry, --board,
---reports, ...) in the 'rvconform' group.
+--reports, --structure-test, ...) in the 'rvconform' group.
 
 exit status of `rvconform run`:
   0    every selected check passed (skipped checks say why in the report)

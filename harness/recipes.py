@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from harness.checks import toml_checks
+from harness.checks.cst import StructureTestFile, find_structure_tests, load_structure_test
 from harness.checks.spec import DeclaredChecks, Readiness
 from harness.defaults import RECIPES_DIR
 from harness.errors import RecipeError
@@ -25,7 +28,7 @@ _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _TOP_KEYS = {"tag", "platform", "dockerfile", "target", "port", "build", "bases", "sources", "checks", "budget",
-             "allowed_variants", "expect"}
+             "allowed_variants", "expect", "ready"}
 _EXPECT_KEYS = {"user", "cmd", "entrypoint", "oci_labels"}
 
 
@@ -153,7 +156,22 @@ def load_recipe(recipe_dir: Path) -> Recipe:
         raise RecipeError(
             f"{path} is not valid TOML: {error}", fix=f"fix the syntax; the format is in {FORMAT_DOC}"
         ) from None
-    return _build_recipe(_Reader(path, data), recipe_dir)
+    recipe = _build_recipe(_Reader(path, data), recipe_dir)
+    own = [StructureTestFile(cst) for cst in find_structure_tests(recipe_dir)]
+    return with_structure_tests(recipe, own, include_own=True)
+
+
+def with_structure_tests(recipe: Recipe, files: Iterable[StructureTestFile], include_own: bool = False) -> Recipe:
+    """``recipe`` with the checks of those container-structure-test ``files`` that are for it (their
+    ``recipe`` is its name, or None) merged into ``declared``. The recipe directory's own CST files are
+    already in a loaded recipe, so they are skipped unless ``include_own``. RecipeError for a bad file
+    or a check name declared twice (naming both origins)."""
+    own = set() if include_own else {path.resolve() for path in find_structure_tests(recipe.dir)}
+    declared = recipe.declared
+    for file in files:
+        if file.recipe in (None, recipe.name) and file.path.resolve() not in own:
+            declared = declared.merged(load_structure_test(file.path))
+    return replace(recipe, declared=declared)
 
 
 def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
@@ -168,6 +186,9 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
             fix=f"add {dockerfile.name} to {recipe_dir}, or name another file with 'dockerfile' "
             "in image.toml",
         )
+    port = _port(reader)
+    ready = toml_checks.parse_ready(reader, data.get("ready"), port)
+    checks = reader.get(data, "checks", dict, "a table of [checks.PROFILE] tables and [[checks.KIND]] arrays", {})
     return Recipe(
         name=recipe_dir.name,
         dir=recipe_dir,
@@ -175,14 +196,16 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
         target=reader.get(data, "target", str, "a stage name"),
         tag=_tag(reader),
         platform=_platform(reader),
-        port=_port(reader),
+        port=port,
         build_args=_build_args(reader),
         bases=_bases(reader),
         sources=_sources(reader),
-        checks=_checks(reader),
+        checks=_profiles(reader, checks, ready),
         budget=_budget(reader),
         allowed_variants=_allowed_variants(reader),
         expect=_expect(reader),
+        declared=toml_checks.parse_declared(reader, checks, port, ready),
+        ready=ready,
     )
 
 
@@ -255,16 +278,24 @@ def _sources(reader: _Reader) -> tuple[Source, ...]:
     return tuple(result)
 
 
-def _checks(reader: _Reader) -> dict[str, dict[str, Any]]:
-    checks = reader.get(reader.data, "checks", dict, "a table of [checks.PROFILE] tables", {})
+def _profiles(reader: _Reader, checks: dict[str, Any], ready: Readiness | None) -> dict[str, dict[str, Any]]:
+    """The built-in profiles of the [checks] table (its generic kinds are read by ``toml_checks``)."""
+    profiles = {}
     for profile, params in checks.items():
+        if profile in toml_checks.KINDS:
+            continue
         if profile not in PROFILES:
-            raise reader.fail(f"checks.{profile}", f"one of {', '.join(PROFILES)}", profile)
+            raise reader.fail(f"checks.{profile}", f"a built-in profile ({', '.join(PROFILES)}) or a generic "
+                              f"kind ({', '.join(toml_checks.KINDS)})", profile)
         if not isinstance(params, dict):
             raise reader.fail(f"checks.{profile}", "a table", params)
-    if ("redis" in checks or "nginx" in checks) and reader.data.get("port") is None:
+        profiles[profile] = params
+    if ("redis" in profiles or "nginx" in profiles) and reader.data.get("port") is None:
         raise reader.fail("port", "set for a recipe with redis or nginx checks (the service port)", None)
-    return checks
+    if ready is not None and ("redis" in profiles or "nginx" in profiles):
+        raise reader.fail("ready", "left out: the redis and nginx profiles have their own readiness",
+                          reader.data.get("ready"))
+    return profiles
 
 
 def _budget(reader: _Reader) -> Budget:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from harness.boards import validate_board_url
+from harness.checks.cst import StructureTestFile, load_structure_test
 from harness.defaults import (
     BASELINE_BRANCH,
     BUILD_TIMEOUT,
@@ -20,6 +21,7 @@ from harness.defaults import (
 )
 from harness.errors import RvconformError
 from harness.image_ref import ImageRef
+from harness.recipes import RECIPE_FILE
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Settings:
     baseline_branch: str = BASELINE_BRANCH
     baseline_file: Path | None = None
     summary_file: Path | None = None
+    structure_tests: tuple[StructureTestFile, ...] = ()
 
     @property
     def history_path(self) -> Path | None:
@@ -90,6 +93,11 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "--summary": dict(metavar="FILE", default=None,
         help="append the Markdown size table and the verdict counts to FILE at the end of the run, "
         "e.g. $GITHUB_STEP_SUMMARY"),
+    "--structure-test": dict(metavar="[RECIPE=]FILE", action="append", default=[],
+        help="also run the container-structure-test file FILE (YAML or JSON, schemaVersion 1.0.0 or 2.0.0) "
+        "against every selected recipe, or against recipe RECIPE only; its commandTests run on every board, its "
+        "file and metadata tests on the image in the registry (repeatable; a recipe directory's own "
+        "structure-test.yaml is always read)"),
     "--ready-timeout": dict(metavar="SECONDS", type=float, default=READY_TIMEOUT,
         help=f"how long a started container may take to answer (default: {READY_TIMEOUT:.0f})"),
 }
@@ -111,8 +119,9 @@ def given_options(config: pytest.Config) -> list[str]:
 def read_settings(config: pytest.Config) -> Settings:
     """Build Settings from the options; raise pytest.UsageError with the fix for bad input."""
     try:
+        recipes_dir = _recipes_dir(config)
         return Settings(
-            recipes_dir=_recipes_dir(config),
+            recipes_dir=recipes_dir,
             recipe_names=tuple(config.getoption("recipe")),
             images=_images(config.getoption("image")),
             registry_url=config.getoption("registry"),
@@ -127,6 +136,7 @@ def read_settings(config: pytest.Config) -> Settings:
             baseline_branch=config.getoption("baseline_branch"),
             baseline_file=_existing(config.getoption("baseline"), "--baseline"),
             summary_file=_path(config.getoption("summary")),
+            structure_tests=_structure_tests(config.getoption("structure_test"), recipes_dir),
         )
     except RvconformError as error:
         raise pytest.UsageError(str(error)) from None
@@ -167,6 +177,21 @@ def _images(values: list[str]) -> dict[str, ImageRef]:
                                  fix="write --image redis=HOST:PORT/riscv64/redis:TAG")
         images[name] = ImageRef.parse(ref)
     return images
+
+
+def _structure_tests(values: list[str], recipes_dir: Path) -> tuple[StructureTestFile, ...]:
+    """The --structure-test files, each read once now so that a bad one stops the run before it starts."""
+    files = tuple(StructureTestFile.parse(value) for value in values)
+    for file in files:
+        if not file.path.is_file():
+            raise RvconformError(f"--structure-test {file.path}: no such file",
+                                 fix="give the path of a container-structure-test YAML or JSON file")
+        if file.recipe is not None and not (recipes_dir / file.recipe / RECIPE_FILE).is_file():
+            raise RvconformError(f"--structure-test {file.recipe}={file.path}: there is no recipe {file.recipe!r} "
+                                 f"in {recipes_dir}", fix="name a recipe directory there, or give the FILE alone "
+                                 "for every selected recipe")
+        load_structure_test(file.path)
+    return files
 
 
 def _boards(values: list[str]) -> tuple[str, ...]:

@@ -6,8 +6,10 @@ content checked are those of what the path leads to.
 
 from __future__ import annotations
 
+import posixpath
 import stat
 
+from harness.checks.modes import parse_mode
 from harness.checks.spec import FileCheck
 from harness.checks.text import text_problems
 from harness.conformance.filesystem import FileEntry, ImageContents
@@ -23,7 +25,9 @@ def file_problems(check: FileCheck, contents: ImageContents) -> list[str]:
         return [] if entry is None else [f"expected {check.path} to be absent, but it is a {_kind(entry)}"]
     if entry is None:
         return [f"expected {check.path} to exist, but the image has no such path"]
-    problems = _mode_problems(check, entry) + _owner_problems(check, entry)
+    link = contents.filesystem.entries.get(posixpath.normpath(check.path))
+    problems = _mode_problems(check, entry, link if link is not None and link.kind == "symlink" else None)
+    problems += _owner_problems(check, entry)
     if check.content is not None:
         problems += _content_problems(check, contents)
     return problems
@@ -46,15 +50,15 @@ def ls_mode(entry: FileEntry) -> str:
     return stat.filemode(_TYPE_BITS.get(entry.kind, 0) | entry.mode)
 
 
-def _mode_problems(check: FileCheck, entry: FileEntry) -> list[str]:
+def _mode_problems(check: FileCheck, entry: FileEntry, link: FileEntry | None) -> list[str]:
     problems = []
     if check.mode is not None:
-        if check.mode[:1].isdigit():
-            if entry.mode & 0o7777 != int(check.mode, 8):
-                problems.append(f"expected {check.path} to have mode {check.mode}, got {entry.mode & 0o7777:04o} "
-                                f"({ls_mode(entry)})")
-        elif ls_mode(entry) != check.mode:
-            problems.append(f"expected {check.path} to have mode {check.mode}, got {ls_mode(entry)}")
+        expected = parse_mode(check.mode)
+        # A mode that says "symlink" is about the link itself (as CST's "Lrwxrwxrwx" is); any other, its target.
+        subject = link if expected.kind == stat.S_IFLNK and link is not None else entry
+        if not expected.matches(_TYPE_BITS.get(subject.kind, 0) | subject.mode):
+            seen = ls_mode(subject) if expected.kind else f"{subject.mode & 0o7777:04o} ({ls_mode(subject)})"
+            problems.append(f"expected {check.path} to have mode {expected}, got {seen}")
     if check.executable_by is not None and not entry.mode & EXECUTE_BITS[check.executable_by]:
         problems.append(f"expected {check.path} to be executable by {check.executable_by}, but its mode is "
                         f"{ls_mode(entry)}")

@@ -8,7 +8,11 @@ which Python reads the same for everything CST files use). ``origin`` names wher
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+
+from harness.errors import RecipeError
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -159,6 +163,34 @@ class DeclaredChecks:
 
     def __bool__(self) -> bool:
         return any((self.command, self.exec, self.http, self.tcp, self.file, self.metadata, self.restart))
+
+    def __iter__(self) -> Iterator[CommandCheck | HttpCheck | TcpCheck | FileCheck | MetadataCheck | RestartCheck]:
+        """Every check, kind by kind."""
+        for kind in fields(self):
+            yield from getattr(self, kind.name)
+
+    def merged(self, other: DeclaredChecks) -> DeclaredChecks:
+        """These checks and ``other``'s, kind by kind; a name declared in both is a RecipeError naming both
+        origins (each check is a test case named after it)."""
+        mine = {check.name: check for check in self}
+        for check in other:
+            if check.name in mine:
+                raise RecipeError(
+                    f"two checks are named {check.name!r}: one in {mine[check.name].origin}, one in {check.origin}",
+                    fix="rename one of them: a recipe's check names (image.toml and container-structure-test files) "
+                    "must be unique",
+                )
+        return DeclaredChecks(**{kind.name: getattr(self, kind.name) + getattr(other, kind.name)
+                                 for kind in fields(self)})
+
+
+_VARIABLE = re.compile(r"\$(?:\{([^}]*)\}|([A-Za-z_][A-Za-z0-9_]*))")
+
+
+def expand_variables(text: str, env: Mapping[str, str]) -> str:
+    """``text`` with ``$NAME`` and ``${NAME}`` replaced by ``env``'s values (empty when unset), as
+    container-structure-test expands its env values, commands and paths against the image config's Env."""
+    return _VARIABLE.sub(lambda match: env.get(match[1] if match[1] is not None else match[2], ""), text)
 
 
 #: Kinds run against each board (a container is needed), and kinds read from the image in the registry.

@@ -278,24 +278,45 @@ configs:
 
 
 @pytest.mark.parametrize(("text", "line", "problem"), [
-    ("mirrors:\n  docker.io:\n    endpoint: &a\n", 3, "unsupported value"),
-    ("mirrors:\n  docker.io:\n     endpoint:\n    rewrite: {}\n", 4, "unexpected indentation"),
-    ("mirrors:\n\tdocker.io: {}\n", 2, "tab"),
-    ("mirrors:\n  docker.io:\n    endpoint:\n      - url: x\n", 4, "list items must be scalars"),
-    ('mirrors:\n  "docker.io:\n', 2, "unterminated"),
-    ("mirrors: {}\nmirrors: {}\n", 2, "duplicate key"),
+    ("mirrors:\n  docker.io:\n     endpoint:\n    rewrite: {}\n", 4, "expected <block end>"),
+    ("mirrors:\n\tdocker.io: {}\n", 2, "'\\t' that cannot start any token"),
+    ("mirrors:\n  docker.io:\n    endpoint:\n      - url: x\n", 4, "endpoint items must be URL strings"),
+    ('mirrors:\n  "docker.io:\n', 3, "while scanning a quoted scalar"),
+    ("mirrors: {}\nmirrors: {}\n", 2, "duplicate key 'mirrors'"),
     ("mirrors:\n  docker.io:\n    endpoints:\n      - http://a\n", 3, "unknown key 'endpoints'"),
     ("configs:\n  lab:\n    tls:\n      cert_file: /c.pem\n", 4, "not handled by rvconform"),
     ("configs:\n  lab:\n    tls:\n      insecure_skip_verify: maybe\n", 4, "true or false"),
+    ("configs:\n  lab:\n    auth:\n      password: 0123\n", 4, "quote it (unquoted, YAML reads it as 83)"),
+    ("mirrors:\n  5000: {}\n", 2, "key 5000 in mirrors must be a string"),
     ("mirrors:\n  docker.io:\n    endpoint: http://a\n", 3, "endpoint must be a list"),
-    ("mirrors: [a]\nconfigs: {}\n---\n", 3, "one YAML document"),
-    ("key: |\n  text\n", 1, "unsupported value"),
+    ("mirrors: [a]\nconfigs: {}\n---\n", 3, "expected a single document"),
+    ("key: |\n  text\n", 1, "unknown key 'key'"),
 ])
 def test_malformed_registries_yaml_names_the_line(text: str, line: int, problem: str) -> None:
     with pytest.raises(RvconformError) as info:
         parse_k3s_registries(text, source="my.yaml")
     assert f"my.yaml line {line}: " in str(info.value) and problem in str(info.value)
-    assert info.value.fix and "small YAML subset" in info.value.fix
+    assert info.value.fix and "k3s reads mirrors" in info.value.fix
+
+
+def test_registries_yaml_reads_yaml_booleans_anchors_and_block_scalars() -> None:
+    text = """\
+mirrors:
+  docker.io:
+    endpoint: &lab
+      - http://lab:5000
+  quay.io:
+    endpoint: *lab
+configs:
+  lab:5000:
+    tls:
+      insecure_skip_verify: yes
+      ca_file: >-
+        /etc/ssl/lab.pem
+"""
+    mirrors, configs = parse_k3s_registries(text)
+    assert mirrors == [Mirror("docker.io", ("http://lab:5000",)), Mirror("quay.io", ("http://lab:5000",))]
+    assert configs["lab:5000"] == RegistryAccess("http://lab:5000", ca_file="/etc/ssl/lab.pem", skip_verify=True)
 
 
 # rvconform config
