@@ -29,7 +29,11 @@ def _verdict(target: str, check: Check, run: Callable[[], list[str]]) -> None:
     try:
         problems = run()
     except RvconformError as error:
-        pytest.fail(f"{target}: check {check.name!r} ({check.origin}) could not run: {error}", pytrace=False)
+        problems, failure = [], f"{target}: check {check.name!r} ({check.origin}) could not run: {error}"
+    else:
+        failure = None
+    if failure:  # outside the except block, so the report does not show the error twice
+        pytest.fail(failure, pytrace=False)
     if problems:
         pytest.fail(f"{target}: check {check.name!r} ({check.origin}) failed:\n  - " + "\n  - ".join(problems),
                     pytrace=False)
