@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from harness.boards import Board, Container, RunSpec
 from harness.build import BuiltImage
+from harness.checks.readiness import NOT_READY, Attempt, declared_attempt, describe, tcp_accepts
 from harness.errors import BoardError, ReadinessTimeout, RvconformError
-from harness.probes import Endpoint, Readiness, readiness
+from harness.probes import Endpoint, readiness
 from harness.recipes import Recipe
 from harness.wait import Deadline, wait_until
 
@@ -39,25 +39,26 @@ class Deployment:
         return self.board.logs(self.container)
 
 
-def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float) -> Deployment:
-    """Start the recipe's image on the board and wait, with one deadline, until its service answers.
+@dataclass(frozen=True)
+class _Readiness:
+    """How this recipe's service shows it is ready: a probe, what "not yet" looks like, and its name."""
+
+    attempt: Attempt
+    not_ready: tuple[type[BaseException], ...]
+    what: str
+
+
+def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float,
+           name: str | None = None) -> Deployment:
+    """Start the recipe's image on the board and wait, with one deadline, until its service is ready.
 
     A container that exits meanwhile fails at once with its logs; on any failure it is removed.
+    ``name`` tells apart a second container of the same recipe (default: the recipe's name).
     """
-    ports = (recipe.port,) if recipe.port else ()
-    container = board.run(image.ref, RunSpec(name=recipe.name, ports=ports))
+    container = board.run(image.ref, RunSpec(name=name or recipe.name, ports=service_ports(recipe)))
     deployment = Deployment(board, recipe, image, container)
-    deadline = Deadline(ready_timeout)
     try:
-        if recipe.port:
-            wait_until(
-                lambda: _ready(recipe, deployment.endpoint(), _attempt_seconds(deadline)),
-                what=f"{deployment.target}, port {recipe.port}",
-                deadline=deadline,
-                retry_on=_not_ready(recipe),
-                alive=lambda: board.exited(container),
-                logs=lambda: board.logs(container),
-            )
+        wait_ready(deployment, Deadline(ready_timeout))
     except ReadinessTimeout as error:
         error.container_log = _whole_log(board, container)
         board.remove(container)
@@ -66,6 +67,31 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
         board.remove(container)
         raise
     return deployment
+
+
+def wait_ready(deployment: Deployment, deadline: Deadline) -> None:
+    """Wait until the deployment's service is ready (e.g. again, after a restart); ReadinessTimeout if not."""
+    rule = _readiness(deployment.recipe)
+    if rule is None:
+        return
+    board, container = deployment.board, deployment.container
+    wait_until(
+        lambda: rule.attempt(deployment, _attempt_seconds(deadline)),
+        what=f"{deployment.target}, {rule.what}",
+        deadline=deadline,
+        retry_on=rule.not_ready,
+        alive=lambda: board.exited(container),
+        logs=lambda: board.logs(container),
+    )
+
+
+def service_ports(recipe: Recipe) -> tuple[int, ...]:
+    """The ports to publish: the recipe's, and any other port its declared checks talk to."""
+    declared = recipe.declared
+    probes = [*declared.http, *declared.tcp, *(step for check in declared.restart
+                                                for step in (check.setup, check.verify) if step is not None)]
+    ports = [recipe.port, *(getattr(probe, "port", None) for probe in probes)]
+    return tuple(dict.fromkeys(port for port in ports if port))
 
 
 def _whole_log(board: Board, container: Container) -> str:
@@ -80,22 +106,17 @@ def _attempt_seconds(deadline: Deadline) -> float:
     return min(ATTEMPT_SECONDS, max(MIN_ATTEMPT_SECONDS, deadline.remaining()))
 
 
-def _probe(recipe: Recipe) -> Readiness | None:
-    """The readiness probe of the recipe's first check profile that has one."""
-    return next((probe for probe in map(readiness, recipe.checks) if probe is not None), None)
-
-
-def _not_ready(recipe: Recipe) -> tuple[type[BaseException], ...]:
-    """What "not ready yet" looks like: no connection (OSError), a port mapping a board does not show yet
-    (BoardError), and whatever the recipe's protocol probe says while its service starts."""
-    probe = _probe(recipe)
-    return (OSError, BoardError, *(probe.not_ready if probe else ()))
-
-
-def _ready(recipe: Recipe, endpoint: Endpoint, seconds: float) -> None:
-    probe = _probe(recipe)
+def _readiness(recipe: Recipe) -> _Readiness | None:
+    """The built-in profile's protocol probe, else the declared ``ready`` rule, else a TCP connection to the
+    port (a proxy may accept it early), else nothing to wait for. "Not ready" always includes no connection
+    yet (OSError) and a port mapping a board does not show yet (BoardError)."""
+    port = f"port {recipe.port}"
+    probe = next((probe for probe in map(readiness, recipe.checks) if probe is not None), None)
     if probe is not None:
-        probe.answers(endpoint, seconds)
-        return
-    # No protocol known: a TCP connection is the best we can do (a proxy may accept it early).
-    socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()
+        answers = probe.answers
+        return _Readiness(lambda d, s: answers(d.endpoint(), s), (OSError, BoardError, *probe.not_ready), port)
+    if recipe.ready is not None:
+        return _Readiness(declared_attempt(recipe.ready), (BoardError, *NOT_READY), describe(recipe.ready))
+    if recipe.port:
+        return _Readiness(tcp_accepts, (OSError, BoardError), port)
+    return None

@@ -17,6 +17,7 @@ import pytest
 
 from harness.boards import Board, PullResult, board_id, open_board
 from harness.build import Builder, BuiltImage
+from harness.conformance.filesystem import ImageContents, read_layers
 from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
@@ -217,6 +218,13 @@ def resolved(image: BuiltImage, recipe: Recipe) -> Outcome[ResolvedImage]:
 def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe) -> ResolvedImage:
     """The resolved image; fails pointing at test_manifest_platform when there is none for the platform."""
     return resolved.require(f"finding {recipe.platform} for {recipe.name}", f"test_manifest_platform[{recipe.name}]")
+
+
+@pytest.fixture(scope="session")
+def image_contents(image: BuiltImage, resolved_image: ResolvedImage) -> ImageContents:
+    """The image's final filesystem, read once from its layer blobs (cached by digest)."""
+    client = client_for(image.ref)
+    return read_layers([client.blob(resolved_image.repository, digest) for digest in resolved_image.layer_digests])
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,7 @@ import pytest
 from harness import progress, reports
 from harness.boards import board_id
 from harness.build import BuiltImage
+from harness.checks.spec import BOARD_KINDS
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
@@ -45,6 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "profile(name): run only for recipes with [checks.<name>]")
     config.addinivalue_line("markers", "service: run only for recipes that declare a service port")
+    config.addinivalue_line("markers", "declared(kind): one test per declared check of that kind (declared_check)")
     config.addinivalue_line("markers", "slow: takes minutes (still runs in CI)")
     if is_conformance_run(config):
         _start(config)
@@ -120,6 +122,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """
     if not _active(metafunc.config):
         return
+    declared = metafunc.definition.get_closest_marker("declared")
+    if declared is not None:
+        _parametrize_declared(metafunc, declared.args[0])
+        return
     own = {name for mark in metafunc.definition.iter_markers("parametrize") for name in _argnames(mark)}
     if "recipe" in metafunc.fixturenames and "recipe" not in own:
         recipes = [r for r in _recipes(metafunc.config) if _applies(metafunc, r)]
@@ -128,6 +134,28 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "board_url" in metafunc.fixturenames and "board_url" not in own:
         boards = list(metafunc.config.stash[SETTINGS].boards)
         metafunc.parametrize("board_url", boards, ids=[board_id(b) for b in boards], scope="session")
+
+
+def _parametrize_declared(metafunc: pytest.Metafunc, kind: str) -> None:
+    """One test per declared check of ``kind``: per recipe and board (id RECIPE-BOARD-CHECK) for the kinds that
+    need a container, per recipe (id RECIPE-CHECK) for those read from the image."""
+    boards = list(metafunc.config.stash[SETTINGS].boards) if kind in BOARD_KINDS else [None]
+    params = [pytest.param(*_declared_values(recipe, url, check), id=_declared_id(recipe, url, check.name))
+              for recipe in _recipes(metafunc.config) for check in getattr(recipe.declared, kind)
+              for url in boards]
+    names = "recipe,board_url,declared_check" if kind in BOARD_KINDS else "recipe,declared_check"
+    if not params:
+        skip = pytest.mark.skip(reason=f"no selected recipe declares a {kind} check")
+        params = [pytest.param(*([None] * len(names.split(","))), id="no-check", marks=skip)]
+    metafunc.parametrize(names, params, scope="session")
+
+
+def _declared_values(recipe: Recipe, url: str | None, check: object) -> tuple[object, ...]:
+    return (recipe, check) if url is None else (recipe, url, check)
+
+
+def _declared_id(recipe: Recipe, url: str | None, name: str) -> str:
+    return f"{recipe.name}-{name}" if url is None else f"{recipe.name}-{board_id(url)}-{name}"
 
 
 def _argnames(mark: pytest.Mark) -> list[str]:
@@ -178,7 +206,7 @@ def _applies(metafunc: pytest.Metafunc, recipe: Recipe) -> bool:
     profile = metafunc.definition.get_closest_marker("profile")
     if profile and recipe.check(profile.args[0]) is None:
         return False
-    return not (metafunc.definition.get_closest_marker("service") and recipe.port is None)
+    return not (metafunc.definition.get_closest_marker("service") and not recipe.is_service)
 
 
 @pytest.hookimpl(wrapper=True)

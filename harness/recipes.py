@@ -105,6 +105,11 @@ class Recipe:
         """Repository path in a registry, e.g. ``riscv64/redis``."""
         return f"{self.platform.split('/')[1]}/{self.name}"
 
+    @property
+    def is_service(self) -> bool:
+        """Whether the image is a service that runs in a container of its own (it has a port or a ``ready``)."""
+        return self.port is not None or self.ready is not None
+
     def check(self, profile: str) -> dict[str, Any] | None:
         """Parameters of a functional check profile, or ``None`` when it does not apply."""
         return self.checks.get(profile)

@@ -1,11 +1,10 @@
 """Each image is riscv64 through and through: manifest or index entry, config, every ELF file, metadata."""
 
-from harness.build import BuiltImage
 from harness.conformance import metadata, platform
-from harness.conformance.elf_audit import audit_layers, describe
+from harness.conformance.elf_audit import audit, describe
+from harness.conformance.filesystem import ImageContents
 from harness.conformance.platform import ResolvedImage
 from harness.fixtures import Outcome
-from harness.images import client_for
 from harness.recipes import Recipe
 
 
@@ -23,14 +22,12 @@ def test_config_platform(recipe: Recipe, resolved_image: ResolvedImage) -> None:
     assert not problems, f"{recipe.name}: " + "; ".join(problems)
 
 
-def test_elf_files(recipe: Recipe, image: BuiltImage, resolved_image: ResolvedImage) -> None:
+def test_elf_files(recipe: Recipe, image_contents: ImageContents) -> None:
     """Every ELF file is 64-bit RISC-V, lp64d; dynamic executables find their interpreter and libraries."""
-    client = client_for(image.ref)
-    layers = [client.blob(resolved_image.repository, digest) for digest in resolved_image.layer_digests]
-    result = audit_layers(layers)
-    assert not result.problems, (
-        f"{recipe.name}: {len(result.problems)} problem(s) among {result.elf_count} ELF files:\n"
-        + describe(result.problems)
+    problems = audit(image_contents)
+    assert not problems, (
+        f"{recipe.name}: {len(problems)} problem(s) among {len(image_contents.elves)} ELF files:\n"
+        + describe(problems)
     )
 
 

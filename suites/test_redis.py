@@ -1,10 +1,16 @@
 """redis does its job: it demands AUTH, then stores and returns what it is given, on riscv64."""
 
+import uuid
+
 import pytest
 
+from harness.boards import Board, PullResult
+from harness.build import BuiltImage
+from harness.checks.restart import own_deployment, restart
 from harness.deploy import Deployment
 from harness.probes import redis
 from harness.recipes import Recipe
+from harness.settings import Settings
 
 pytestmark = pytest.mark.profile("redis")
 
@@ -27,3 +33,14 @@ def test_auth_set_get(deployment: Deployment, recipe: Recipe) -> None:
 
 def test_info_server_says_riscv64(deployment: Deployment, recipe: Recipe) -> None:
     redis.assert_runs_on(deployment.endpoint(), _password(recipe), deployment.board.kernel_release(), "riscv64")
+
+
+def test_value_survives_a_restart(recipe: Recipe, board: Board, image: BuiltImage, on_board: PullResult,
+                                  rv_settings: Settings) -> None:
+    """A value SET before the container is stopped (SIGTERM) and started again is still there: the server's save
+    rules and data directory persist it (a container of its own, so no other test is disturbed)."""
+    key, value = "rvconform-persistence", uuid.uuid4().hex
+    with own_deployment(board, recipe, image, rv_settings.ready_timeout, "restart") as deployment:
+        redis.store(deployment.endpoint(), _password(recipe), key, value)
+        restart(deployment, rv_settings.ready_timeout)
+        redis.assert_stored(deployment.endpoint(), _password(recipe), key, value, "before the restart")

@@ -26,13 +26,17 @@ SMALL_FILE_LIMIT = 1 << 20
 
 @dataclass(frozen=True)
 class FileEntry:
-    """One path of the image: ``kind`` is file, dir, symlink, hardlink or other; ``layer`` the layer index."""
+    """One path of the image: ``kind`` is file, dir, symlink, hardlink or other; ``layer`` the layer index;
+    ``mode`` the permission bits (with setuid/setgid/sticky), ``uid`` and ``gid`` the owner, as the tar says."""
 
     path: str
     kind: str
     size: int = 0
     link: str | None = None
     layer: int = 0
+    mode: int = 0
+    uid: int = 0
+    gid: int = 0
 
 
 class ImageFilesystem:
@@ -78,6 +82,18 @@ class ImageContents:
     small_files: dict[str, bytes]
     bytes_read: int
     layers: int
+    layer_paths: tuple[Path, ...] = ()
+
+    def read(self, path: str) -> bytes | None:
+        """The content of the regular file ``path`` leads to (through symlinks and hard links), read again from
+        its layer blob; None when there is no regular file there."""
+        resolved = self.filesystem.resolve(path)
+        entry = self.filesystem.entries.get(resolved) if resolved else None
+        if entry is not None and entry.kind == "hardlink" and entry.link:
+            entry = self.filesystem.entries.get(entry.link)
+        if entry is None or entry.kind != "file":
+            return None
+        return _member_bytes(self.layer_paths[entry.layer], entry.path)
 
 
 def read_layers(layer_paths: list[Path]) -> ImageContents:
@@ -86,7 +102,17 @@ def read_layers(layer_paths: list[Path]) -> ImageContents:
     for index, path in enumerate(layer_paths):
         builder.read_layer(index, Path(path))
     return ImageContents(ImageFilesystem(builder.entries), builder.elves, builder.small_files,
-                         builder.bytes_read, len(layer_paths))
+                         builder.bytes_read, len(layer_paths), tuple(Path(p) for p in layer_paths))
+
+
+def _member_bytes(layer_path: Path, path: str) -> bytes | None:
+    """The last member of the layer blob that is ``path`` (a layer may name a path twice; the last wins)."""
+    content = None
+    with tarfile.open(layer_path, mode="r|*") as layer:
+        for member in layer:
+            if member.isreg() and normalise(member.name) == path:
+                content = layer.extractfile(member).read()
+    return content
 
 
 def normalise(name: str) -> str:
@@ -154,17 +180,18 @@ class _Builder:
             self._share(entry.link, path)
 
     def _entry(self, member: tarfile.TarInfo, path: str, index: int) -> FileEntry:
+        owner = {"mode": member.mode, "uid": member.uid, "gid": member.gid}
         if member.isreg():
-            return FileEntry(path, "file", member.size, None, index)
+            return FileEntry(path, "file", member.size, None, index, **owner)
         if member.isdir():
-            return FileEntry(path, "dir", 0, None, index)
+            return FileEntry(path, "dir", 0, None, index, **owner)
         if member.issym():
-            return FileEntry(path, "symlink", 0, member.linkname, index)
+            return FileEntry(path, "symlink", 0, member.linkname, index, **owner)
         if member.islnk():
             target = normalise(member.linkname)
             size = self.entries[target].size if target in self.entries else 0
-            return FileEntry(path, "hardlink", size, target, index)
-        return FileEntry(path, "other", 0, None, index)
+            return FileEntry(path, "hardlink", size, target, index, **owner)
+        return FileEntry(path, "other", 0, None, index, **owner)
 
     def _read_file(self, layer: tarfile.TarFile, member: tarfile.TarInfo, path: str) -> None:
         handle = layer.extractfile(member)
@@ -182,7 +209,7 @@ class _Builder:
 
     def _ensure_parents(self, directory: str, index: int) -> None:
         while directory != "/" and directory not in self.entries:
-            self.entries[directory] = FileEntry(directory, "dir", 0, None, index)
+            self.entries[directory] = FileEntry(directory, "dir", 0, None, index, mode=0o755)
             directory = posixpath.dirname(directory)
 
     def _forget(self, path: str) -> None:

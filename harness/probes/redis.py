@@ -63,6 +63,23 @@ def assert_auth_set_get(endpoint: Endpoint, password: str) -> None:
     assert value == b"bar", f"{endpoint.target}: expected GET foo to return b'bar', got {value!r}"
 
 
+def store(endpoint: Endpoint, password: str, key: str, value: str) -> None:
+    """AUTH and SET ``key`` to ``value``."""
+    with client(endpoint, password) as connection:
+        connection.set(key, value)
+
+
+def assert_stored(endpoint: Endpoint, password: str, key: str, value: str, since: str) -> None:
+    """GET ``key`` returns ``value``, which was stored ``since`` (e.g. "before the restart")."""
+    __tracebackhide__ = True
+    with client(endpoint, password) as connection:
+        found = connection.get(key)
+    assert found == value.encode(), (
+        f"{endpoint.target}: expected GET {key} to return {value!r}, stored {since}; got {found!r} "
+        "(is persistence configured: save rules and a writable dir in the server's config?)"
+    )
+
+
 def assert_refuses_without_auth(endpoint: Endpoint) -> None:
     """A command sent without AUTH is refused with NOAUTH."""
     __tracebackhide__ = True

@@ -72,22 +72,27 @@ def parse_junit(path: Path) -> dict[str, Verdict]:
     return verdicts
 
 
+def run_suites_in(directory: Path, *args: str, recipes: Path | None = None, timeout: float = 3600,
+                  cli: bool = False, env: dict[str, str] | None = None) -> SuiteRun:
+    """Run the conformance suites in a separate pytest process, reports under ``directory``; its verdicts.
+    ``cli=True`` runs ``rvconform run`` (from the checkout) instead of ``pytest suites``."""
+    reports = directory / "reports"
+    program = [sys.executable, "-m", "harness.cli", "run"] if cli else [sys.executable, "-m", "pytest", str(SUITES)]
+    command = [*program, "-p", "no:cacheprovider", "--reports", str(reports),
+               *(["--recipes", str(recipes)] if recipes else []), *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT if cli else directory,
+                            stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
+    junit = reports / "junit.xml"
+    verdicts = parse_junit(junit) if junit.is_file() else {}
+    return SuiteRun(result.returncode, result.stdout + result.stderr, verdicts, reports)
+
+
 @pytest.fixture
 def run_suites(tmp_path: Path):
     """Run the conformance suites in a separate pytest process and return its verdicts."""
 
-    def run(*args: str, recipes: Path | None = None, timeout: float = 3600, cli: bool = False,
-            env: dict[str, str] | None = None) -> SuiteRun:
-        """``cli=True`` runs ``rvconform run`` (from the checkout) instead of ``pytest suites``."""
-        reports = tmp_path / "reports"
-        program = [sys.executable, "-m", "harness.cli", "run"] if cli else [sys.executable, "-m", "pytest", str(SUITES)]
-        command = [*program, "-p", "no:cacheprovider", "--reports", str(reports),
-                   *(["--recipes", str(recipes)] if recipes else []), *args]
-        result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, cwd=ROOT if cli else tmp_path,
-                                stdin=subprocess.DEVNULL, env={**os.environ, **(env or {})})
-        junit = reports / "junit.xml"
-        verdicts = parse_junit(junit) if junit.is_file() else {}
-        return SuiteRun(result.returncode, result.stdout + result.stderr, verdicts, reports)
+    def run(*args: str, **options: object) -> SuiteRun:
+        return run_suites_in(tmp_path, *args, **options)  # type: ignore[arg-type]
 
     return run
 

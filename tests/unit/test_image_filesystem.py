@@ -35,7 +35,7 @@ def image(tmp_path: Path, *layers: dict[str, Member]) -> ImageFilesystem:
 def test_paths_are_absolute_with_or_without_dot_slash(tmp_path: Path) -> None:
     fs = image(tmp_path, {"./": None, "./usr/": None, "./usr/bin/": None, "./usr/bin/true": b"x", "etc/issue": b"hi"})
     assert set(fs.entries) == {"/usr", "/usr/bin", "/usr/bin/true", "/etc", "/etc/issue"}
-    assert fs.entries["/usr/bin/true"] == FileEntry("/usr/bin/true", "file", 1, None, 0)
+    assert fs.entries["/usr/bin/true"] == FileEntry("/usr/bin/true", "file", 1, None, 0, mode=0o644)
     assert fs.entries["/etc"].kind == "dir"  # implied by /etc/issue
     assert len(fs) == 5
 
@@ -50,7 +50,7 @@ def test_gzip_and_plain_tar_both_read(tmp_path: Path, compress: bool) -> None:
 
 def test_a_later_layer_overwrites(tmp_path: Path) -> None:
     fs = image(tmp_path, {"etc/motd": b"old", "bin/sh": b"sh"}, {"etc/motd": b"newer", "bin/sh": "-> dash"})
-    assert fs.entries["/etc/motd"] == FileEntry("/etc/motd", "file", 5, None, 1)
+    assert fs.entries["/etc/motd"] == FileEntry("/etc/motd", "file", 5, None, 1, mode=0o644)
     assert fs.entries["/bin/sh"].kind == "symlink"
 
 
@@ -81,7 +81,8 @@ def test_a_file_replacing_a_directory_takes_its_contents_away(tmp_path: Path) ->
 
 def test_hardlinks_point_at_another_path(tmp_path: Path) -> None:
     fs = image(tmp_path, {"./usr/bin/perl": b"perl!", "./usr/bin/perl5.40": "=> ./usr/bin/perl"})
-    assert fs.entries["/usr/bin/perl5.40"] == FileEntry("/usr/bin/perl5.40", "hardlink", 5, "/usr/bin/perl", 0)
+    assert fs.entries["/usr/bin/perl5.40"] == FileEntry("/usr/bin/perl5.40", "hardlink", 5, "/usr/bin/perl", 0,
+                                                        mode=0o644)
     assert fs.resolve("/usr/bin/perl5.40") == "/usr/bin/perl5.40"
 
 

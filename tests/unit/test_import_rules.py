@@ -19,6 +19,7 @@ FORBIDDEN = {
     "harness.sizes": ("harness.boards", "harness.run", "harness.fixtures", "harness.plugin"),
     "harness.runtime_config": ("harness.boards", "harness.run", "harness.registry", "harness.fixtures"),
     "harness.wait": ("harness.boards", "harness.run", "harness.probes"),
+    "harness.checks": ("harness.fixtures", "harness.run", "harness.sizes"),
 }
 #: The pytest layer (and cli, which runs pytest): the only modules that may import pytest.
 PYTEST_LAYER = {"harness.cli", "harness.plugin", "harness.fixtures", "harness.plugin_state", "harness.settings",

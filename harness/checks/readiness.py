@@ -1,0 +1,56 @@
+"""A declared readiness rule (image.toml ``ready``) as a probe: "tcp", "http:/path" or "log:REGEX"."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import requests
+
+from harness.checks.spec import Readiness
+
+if TYPE_CHECKING:
+    from harness.deploy import Deployment
+
+#: ``attempt(deployment, seconds)`` returns once the service is ready and raises ``NotReady`` (or a connection
+#: error) while it is not.
+Attempt = Callable[["Deployment", float], None]
+
+
+class NotReady(Exception):
+    """The service has not shown that it is ready yet."""
+
+
+NOT_READY: tuple[type[BaseException], ...] = (NotReady, OSError, requests.ConnectionError, requests.Timeout)
+
+
+def declared_attempt(ready: Readiness) -> Attempt:
+    """The probe that ``ready`` declares."""
+    if ready.kind == "log":
+        return lambda deployment, seconds: _log_shows(deployment, ready.argument)
+    if ready.kind == "http":
+        return lambda deployment, seconds: _http_answers(deployment, ready.argument, seconds)
+    return lambda deployment, seconds: tcp_accepts(deployment, seconds)
+
+
+def describe(ready: Readiness) -> str:
+    """How a wait on ``ready`` is named in messages."""
+    return {"log": f"its log to match /{ready.argument}/", "http": f"an HTTP answer on {ready.argument}",
+            "tcp": "a TCP connection"}[ready.kind]
+
+
+def tcp_accepts(deployment: Deployment, seconds: float) -> None:
+    """Return once the service port accepts a connection."""
+    endpoint = deployment.endpoint()
+    socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()
+
+
+def _http_answers(deployment: Deployment, path: str, seconds: float) -> None:
+    requests.get(deployment.endpoint().url + path, timeout=seconds, allow_redirects=False).close()
+
+
+def _log_shows(deployment: Deployment, pattern: str) -> None:
+    if re.search(pattern, deployment.logs()) is None:
+        raise NotReady(f"the log does not match /{pattern}/ yet")
