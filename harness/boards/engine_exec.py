@@ -38,7 +38,7 @@ def engine_exec(api: APIClient, container_id: str, command: tuple[str, ...], env
     status = _exit_status(api, exec_id)
     failed_start = start_failure_status(stdout.decode(errors="replace")) if status in (126, 127) else None
     if failed_start is not None:  # the engine sends the runtime's complaint on the stdout stream
-        return CommandResult(failed_start, "", (stdout + stderr).decode(errors="replace"))
+        return CommandResult(failed_start, "", (stdout + stderr).decode(errors="replace").replace("\r\n", "\n"))
     return CommandResult(status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
 
 

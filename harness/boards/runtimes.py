@@ -84,8 +84,8 @@ class Runtime(ABC):
 
 
 #: How the runtimes say a container is not there or not running (docker, podman, ctr).
-_NO_CONTAINER = re.compile(r"no such container|is not running|container .* not found|no running task|"
-                           r"no container with name or ID", re.IGNORECASE)
+_NO_CONTAINER = re.compile(r"no such container|is not running|container \"[^\"]*\" in namespace .*not found|"
+                           r"no running task|no container with name or ID", re.IGNORECASE)
 #: Time a restart may take beyond its grace period: the start, under emulation.
 RESTART_SLACK = 60.0
 
@@ -95,12 +95,13 @@ def _env_args(flag: str, env: dict[str, str]) -> list[str]:
 
 
 def _shell_status(result: CommandResult, failure_statuses: tuple[int, ...]) -> CommandResult:
-    """``result`` with the shell's 127/126 when the runtime could not start the process (its message on
-    stderr); runtimes give that case their own numbers (``failure_statuses``)."""
-    status = start_failure_status(result.stderr) if result.exit_status in failure_statuses else None
+    """``result`` with the shell's 127/126 when the runtime could not start the process, the runtime's
+    message on stderr (the docker CLI prints it on stdout); runtimes give that case their own numbers
+    (``failure_statuses``)."""
+    status = start_failure_status(result.output) if result.exit_status in failure_statuses else None
     if status is None:
         return result
-    return CommandResult(status, result.stdout, result.stderr)
+    return CommandResult(status, "", result.output.replace("\r\n", "\n"))
 
 
 class DockerCli(Runtime):
@@ -110,6 +111,7 @@ class DockerCli(Runtime):
         super().__init__(transport, labels)
         self.program, self.network = program, network
         self._network_made = False
+        self._platforms: dict[str, str] = {}
 
     def _labels(self) -> list[str]:
         return [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
@@ -118,6 +120,7 @@ class DockerCli(Runtime):
         # docker trusts a plain-HTTP registry on loopback by itself; podman must be told.
         insecure = ["--tls-verify=false"] if plain_http and self.program == "podman" else []
         self.transport.check([self.program, "pull", *insecure, "--platform", platform, ref], timeout=600)
+        self._platforms[ref] = platform
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
 
@@ -140,8 +143,10 @@ class DockerCli(Runtime):
         return args
 
     def _image_and_command(self, ref: str, spec: RunSpec) -> list[str]:
+        # The platform it was pulled for: else docker warns on the container's stderr that it is not the host's.
+        platform = ["--platform", self._platforms[ref]] if ref in self._platforms else []
         words = [*spec.entrypoint[1:], *(spec.command or ())] if spec.replace_entrypoint else [*(spec.command or ())]
-        return [ref, *words]
+        return [*platform, ref, *words]
 
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         ports = [arg for port in spec.ports for arg in ("-p", f"127.0.0.1::{port}")]
@@ -162,11 +167,11 @@ class DockerCli(Runtime):
     def exec(self, name: str, command: tuple[str, ...], env: dict[str, str], user: str | None,
              timeout: float) -> CommandResult:
         argv = [self.program, "exec", *_env_args("-e", env), *(["--user", user] if user else []), name, *command]
-        result = self.transport.run(argv, timeout)
-        if result.exit_status != 0 and _NO_CONTAINER.search(result.stderr):
+        result = _shell_status(self.transport.run(argv, timeout), (125, 126, 127))
+        if result.exit_status not in (0, 126, 127) and _NO_CONTAINER.search(result.stderr):
             raise BoardError(f"{self.transport.board}: cannot exec in {name}: {result.stderr.strip()[-300:]}",
                              fix="exec into a running container the board started and has not removed")
-        return _shell_status(result, (125, 126, 127))
+        return result
 
     def restart(self, name: str, timeout: float) -> None:
         grace = max(1, math.ceil(timeout))
