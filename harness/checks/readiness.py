@@ -26,10 +26,11 @@ class NotReady(Exception):
 NOT_READY: tuple[type[BaseException], ...] = (NotReady, OSError, requests.ConnectionError, requests.Timeout)
 
 
-def declared_attempt(ready: Readiness) -> Attempt:
-    """The probe that ``ready`` declares."""
+def declared_attempt(ready: Readiness, log_from: int = 0) -> Attempt:
+    """The probe that ``ready`` declares; a log rule reads the log from character ``log_from`` on (after a
+    restart, the log still has the first start's lines)."""
     if ready.kind == "log":
-        return lambda deployment, seconds: _log_shows(deployment, ready.argument)
+        return lambda deployment, seconds: _log_shows(deployment, ready.argument, log_from)
     if ready.kind == "http":
         return lambda deployment, seconds: _http_answers(deployment, ready.argument, seconds)
     return lambda deployment, seconds: tcp_accepts(deployment, seconds)
@@ -51,6 +52,6 @@ def _http_answers(deployment: Deployment, path: str, seconds: float) -> None:
     requests.get(deployment.endpoint().url + path, timeout=seconds, allow_redirects=False).close()
 
 
-def _log_shows(deployment: Deployment, pattern: str) -> None:
-    if re.search(pattern, deployment.logs()) is None:
+def _log_shows(deployment: Deployment, pattern: str, log_from: int) -> None:
+    if re.search(pattern, deployment.logs()[log_from:]) is None:
         raise NotReady(f"the log does not match /{pattern}/ yet")

@@ -41,8 +41,9 @@ def own_deployment(board: Board, recipe: Recipe, image: BuiltImage, ready_timeou
 
 def restart(deployment: Deployment, ready_timeout: float) -> None:
     """Stop and start the deployment's container, and wait until its service is ready again."""
+    log_before = len(deployment.logs())
     deployment.board.restart(deployment.container)
-    wait_ready(deployment, Deadline(ready_timeout))
+    wait_ready(deployment, Deadline(ready_timeout), log_from=log_before)
 
 
 def restart_problems(check: RestartCheck, board: Board, recipe: Recipe, image: BuiltImage,
