@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 Attempt = Callable[["Deployment", float], None]
 
 
+KEPT_OPEN_SECONDS = 0.3
+
+
 class NotReady(Exception):
     """The service has not shown that it is ready yet."""
 
@@ -43,9 +46,17 @@ def describe(ready: Readiness) -> str:
 
 
 def tcp_accepts(deployment: Deployment, seconds: float) -> None:
-    """Return once the service port accepts a connection."""
+    """Return once the service port accepts a connection and keeps it: a port-forwarding proxy in front of the
+    container (docker's) accepts at once and closes the connection when nothing listens behind it yet."""
     endpoint = deployment.endpoint()
-    socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=seconds) as connection:
+        connection.settimeout(min(seconds, KEPT_OPEN_SECONDS))
+        try:
+            closed = connection.recv(1, socket.MSG_PEEK) == b""
+        except TimeoutError:  # silent and open: a server waiting for its client to speak
+            return
+        if closed:
+            raise NotReady("the port accepted a connection and closed it at once")
 
 
 def _http_answers(deployment: Deployment, path: str, seconds: float) -> None:
