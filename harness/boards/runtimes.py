@@ -321,7 +321,9 @@ class Containerd(Runtime):
         result = self.transport.run(argv)
         self._refuse_unknown_flag(result)
         if result.exit_status != 0:
-            raise BoardError(f"{self.transport.board}: `{shlex.join(argv[-3:])}` ... exited {result.exit_status}: "
+            # The subcommand only: the process's arguments may carry secrets.
+            what = shlex.join(argv[len(self.ctr):len(self.ctr) + 2])
+            raise BoardError(f"{self.transport.board}: `ctr {what} ...` exited {result.exit_status}: "
                              f"{result.output.strip()[-800:]}")
 
     def _refuse_unknown_flag(self, result: CommandResult) -> None:
