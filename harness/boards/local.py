@@ -17,6 +17,7 @@ from docker import DockerClient
 from docker.models.containers import Container as EngineContainer
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.registry_trust import EngineTrust
 from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image
 from harness.boards.url import BoardSpec
 from harness.engine import engine
@@ -41,6 +42,7 @@ class LocalBoard(Board):
         self._engine: DockerClient | None = None
         self._network: str | None = None
         self._pulled: set[str] = set()
+        self._trust = EngineTrust()
 
     def open(self) -> None:
         """Connect to the engine (BoardUnreachable when none answers)."""
@@ -59,13 +61,19 @@ class LocalBoard(Board):
     def kernel_release(self) -> str:
         return os.uname().release
 
+    def trust_registry(self, host: str, ca_file: Path) -> None:
+        self._trust.trust(host, ca_file)
+
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
-        pinned = self.sees(ref).pinned
+        seen = self.sees(ref)
+        pinned = seen.pinned
+        credentials = self.registry_credentials.get(seen.registry)
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.engine.images.remove(pinned, force=True)
         started = time.monotonic()
-        try:
-            image = self.engine.images.pull(pinned, platform=platform)
+        try:  # credentials go with the request (X-Registry-Auth); nothing is written to a docker config
+            image = self.engine.images.pull(pinned, platform=platform,
+                                            auth_config=credentials.auth_config() if credentials else None)
         except docker.errors.APIError as error:
             raise BoardError(f"local: pull of {pinned} for {platform} failed: {error.explanation or error}",
                              fix="check that the image is in the registry for this platform") from None
@@ -155,6 +163,7 @@ class LocalBoard(Board):
             self.engine.containers.get(container.handle).remove(force=True)
 
     def close(self) -> None:
+        self._trust.undo()
         if self._engine is None:
             return
         for container in self.engine.containers.list(all=True, filters={"label": self._label_filter()}):
