@@ -14,7 +14,6 @@ import signal
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -95,10 +94,7 @@ def _start(config: pytest.Config) -> None:
 
 def know_registries(settings: Settings) -> None:
     """Tell this process's registry access book what the options say: CA files and plain-HTTP registries."""
-    ACCESS.ca_files.update(settings.registry_ca)
-    ACCESS.plain_http.update(settings.registry_http)
-    if settings.registry_url and settings.registry_url.startswith("http://"):
-        ACCESS.plain_http.add(urlsplit(settings.registry_url).netloc)
+    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

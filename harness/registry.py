@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from harness.cache import cache_dir
-from harness.errors import ReadinessTimeout, RegistryError
+from harness.errors import ReadinessTimeout, RegistryError, RegistryUnreachable
 from harness.ports import free_loopback_port
 from harness.registry_access import ACCESS, RegistryAccess
 from harness.registry_client import RegistryClient
@@ -157,13 +157,16 @@ def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, in
     try:
         wait_until(
             registry.client().ping, what=f"registry on 127.0.0.1:{port}", deadline=Deadline(START_TIMEOUT),
-            retry_on=(RegistryError,),
+            retry_on=(RegistryUnreachable,),  # a TLS or auth refusal will not go away by waiting
             alive=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
             logs=log_path.read_text,
         )
     except ReadinessTimeout as error:
         _kill(process)
         raise RegistryError(f"the registry did not start: {error}") from None
+    except RegistryError as error:
+        _kill(process)
+        raise RegistryError(f"the registry started but refuses the harness: {error}") from None
     except BaseException:
         _kill(process)
         raise

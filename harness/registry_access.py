@@ -51,12 +51,24 @@ class RegistryAccess:
 
 @dataclass
 class AccessBook:
-    """What the run knows about registries: CA files (``None`` key: for every registry), registries
-    declared plain HTTP, and registries whose access is fully known (the run's own)."""
+    """What the run knows about registries: CA files (``None`` key: for every registry), schemes the user
+    stated (--registry URL, --registry-http, a CA for one registry), and registries whose access is fully
+    known (the run's own)."""
 
     ca_files: dict[str | None, Path] = field(default_factory=dict)
-    plain_http: set[str] = field(default_factory=set)
+    schemes: dict[str, str] = field(default_factory=dict)
     known: dict[str, RegistryAccess] = field(default_factory=dict)
+
+    def configure(self, ca_files: dict[str | None, Path], plain_http: tuple[str, ...], registry_url: str | None
+                  ) -> None:
+        """What the options say: a CA for one registry means it speaks TLS; --registry-http and an
+        ``http://`` --registry mean plain HTTP; an ``https://`` --registry means TLS."""
+        self.ca_files.update(ca_files)
+        self.schemes.update({host: "https" for host in ca_files if host})
+        self.schemes.update({host: "http" for host in plain_http})
+        if registry_url and "://" in registry_url:
+            scheme, _, rest = registry_url.partition("://")
+            self.schemes[rest.split("/")[0]] = scheme
 
     def remember(self, access: RegistryAccess) -> None:
         """Record a registry whose scheme, CA and credentials are fully known (e.g. the spawned one)."""
@@ -68,8 +80,8 @@ class AccessBook:
         if host in self.known:
             return self.known[host]
         if scheme is None:
-            plain = host in self.plain_http or host.rsplit(":", 1)[0] in LOOPBACK_HOSTS
-            scheme = "http" if plain else "https"
+            loopback = host.rsplit(":", 1)[0] in LOOPBACK_HOSTS
+            scheme = self.schemes.get(host, "http" if loopback else "https")
         ca_file = self.ca_files.get(host, self.ca_files.get(None)) if scheme == "https" else None
         return RegistryAccess(host, scheme, ca_file, find_credentials(host))
 

@@ -16,7 +16,7 @@ from typing import Any
 import requests
 
 from harness.cache import cache_dir, cached_file, save_verified
-from harness.errors import RegistryError
+from harness.errors import RegistryError, RegistryUnreachable
 from harness.registry_access import ACCESS, RegistryAccess
 from harness.registry_auth import RegistryAuth
 
@@ -83,7 +83,7 @@ class RegistryClient:
         except requests.exceptions.SSLError as error:
             raise tls_error(self.url, self.access, error) from None
         except requests.RequestException as error:
-            raise RegistryError(
+            raise RegistryUnreachable(
                 f"registry {self.url} does not answer: {error}",
                 fix="check that it runs and that the URL given with --registry is right",
             ) from None
@@ -131,6 +131,12 @@ class RegistryClient:
             return []
         self._raise_for(response, f"tags of {repository}")
         return response.json().get("tags") or []
+
+    def pull_authorization(self, repository: str) -> str | None:
+        """The Authorization header value this client sends to pull ``repository`` (Basic, or a Bearer token
+        for its pull scope), for a runtime that is handed it in a 0600 file; None for an open registry."""
+        self.tags(repository)  # answers the registry's challenge, if it makes one
+        return self.auth.header(_scope(f"/v2/{repository}/tags/")).get("Authorization") if self._auth else None
 
     def _tags_hint(self, repository: str) -> str:
         try:
@@ -184,8 +190,8 @@ def tls_error(url: str, access: RegistryAccess, error: Exception) -> RegistryErr
 
 
 def _reason(text: str) -> str:
-    match = re.search(r"\[SSL[^\]]*\][^'\")]*|certificate verify failed[^'\")]*", text)
-    return (match.group(0) if match else text[-200:]).strip()
+    match = re.search(r"\[SSL[^\]]*\][^(]*|certificate verify failed[^(]*", text)
+    return (match.group(0) if match else text[-200:]).strip().rstrip("\".")
 
 
 def _digest(content: bytes) -> str:

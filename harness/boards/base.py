@@ -12,6 +12,7 @@ from harness.boards.url import BoardSpec
 from harness.errors import BoardError
 from harness.image_ref import ImageRef
 from harness.registry_access import Credentials, RegistryAccess
+from harness.runtime_config.access import RegistryAccess as RuntimeAccess
 
 if TYPE_CHECKING:
     from harness.run import Run
@@ -93,6 +94,7 @@ class Board(ABC):
         self.registry_aliases: dict[str, str] = {}
         self.plain_http: set[str] = set()
         self.registry_credentials: dict[str, Credentials] = {}
+        self.registry_cas: dict[str, Path] = {}
 
     @abstractmethod
     def open(self) -> None:
@@ -114,7 +116,20 @@ class Board(ABC):
             self.registry_credentials[seen] = access.credentials
         if access and access.ca_file and parts.scheme == "https":
             self.trust_registry(seen, access.ca_file)
+            self.registry_cas[seen] = access.ca_file
         return seen
+
+    def runtime_access(self, host: str) -> RuntimeAccess | None:
+        """How a runtime config on this board reaches the registry it sees at ``host`` (scheme, CA file,
+        credentials), or None for a plain HTTP registry without credentials."""
+        credentials = self.registry_credentials.get(host)
+        if host in self.plain_http and credentials is None:
+            return None
+        scheme = "http" if host in self.plain_http else "https"
+        ca_file = self.registry_cas.get(host)
+        return RuntimeAccess(url=f"{scheme}://{host}", ca_file=str(ca_file) if ca_file else None,
+                             username=credentials.username if credentials else None,
+                             password=credentials.password if credentials else None)
 
     def trust_registry(self, host: str, ca_file: Path) -> None:
         """Make the board's runtime trust ``ca_file`` for the registry it reaches at ``host``; undone by

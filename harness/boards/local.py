@@ -25,6 +25,7 @@ from harness.errors import BoardError, BoardUnreachable, EngineError
 from harness.image_ref import ImageRef
 from harness.labels import BOARD
 from harness.registry_mirror import endpoints
+from harness.registry_security import write_private
 
 if TYPE_CHECKING:
     from harness.run import Run
@@ -89,9 +90,9 @@ class LocalBoard(Board):
             return super().pull_through_mirrors(name, hosts_files, platform)
         ctr = ["ctr", "--address", socket, "-n", "rvconform"]
         with tempfile.TemporaryDirectory(prefix="rvconform-hosts-") as hosts_dir:
-            for path, content in hosts_files.items():
+            for path, content in hosts_files.items():  # 0600: a file may hold registry credentials
                 (Path(hosts_dir) / path).parent.mkdir(parents=True, exist_ok=True)
-                (Path(hosts_dir) / path).write_text(content)
+                write_private(Path(hosts_dir) / path, content.encode())
             subprocess.run([*ctr, "images", "rm", name], capture_output=True)
             started = time.monotonic()
             result = subprocess.run([*ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],

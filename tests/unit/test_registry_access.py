@@ -66,11 +66,15 @@ def test_ca_options_for_every_registry_or_one(tmp_path: Path) -> None:
 
 
 def test_the_scheme_is_https_unless_loopback_or_declared_plain() -> None:
-    book = AccessBook(plain_http={"lab:5000"})
+    book = AccessBook()
+    book.configure({"127.0.0.1:6000": Path("ca.pem")}, ("lab:5000",), "https://127.0.0.1:7000")
     assert book.access("127.0.0.1:5000").scheme == "http"
     assert book.access("lab:5000").scheme == "http"
     assert book.access("ghcr.example:443").scheme == "https"
     assert book.access("127.0.0.1:5000", "https").scheme == "https"
+    assert book.access("127.0.0.1:6000").scheme == "https", "a CA for one registry says it speaks TLS"
+    assert book.access("127.0.0.1:6000").ca_file == Path("ca.pem")
+    assert book.access("127.0.0.1:7000").scheme == "https"
 
 
 def test_challenges_and_scopes_are_read() -> None:
