@@ -95,6 +95,7 @@ class Board(ABC):
         self.plain_http: set[str] = set()
         self.registry_credentials: dict[str, Credentials] = {}
         self.registry_cas: dict[str, Path] = {}
+        self.harness_access: dict[str, RegistryAccess] = {}
 
     @abstractmethod
     def open(self) -> None:
@@ -112,6 +113,8 @@ class Board(ABC):
             self.registry_aliases[parts.netloc] = seen
         if parts.scheme == "http":
             self.plain_http.add(seen)
+        if access:
+            self.harness_access[seen] = access
         if access and access.credentials:
             self.registry_credentials[seen] = access.credentials
         if access and access.ca_file and parts.scheme == "https":

@@ -1,4 +1,4 @@
-"""A board's trust in a TLS registry, the way a node is configured, undone when the board closes.
+"""A board's trust in a TLS registry and its credentials, the way a node is configured, undone at close.
 
 The docker engine reads every ``*.crt`` under ``/etc/docker/certs.d/HOST:PORT/`` as a CA for that registry
 on each connection, so no restart is needed. A file of our own is added beside any the user has (never
@@ -11,6 +11,12 @@ import contextlib
 import shutil
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from harness.runtime_config.access import quote
+
+if TYPE_CHECKING:
+    from harness.boards.transport import SshTransport
 
 DOCKER_CERTS_D = Path("/etc/docker/certs.d")
 
@@ -43,3 +49,49 @@ class EngineTrust:
                 directory.rmdir()
         self._files.clear()
         self._dirs.clear()
+
+
+class ContainerdTrust:
+    """A containerd hosts directory on an SSH board (mode 0700, files 0600) for the registries it pulls from
+    over TLS or with credentials: ``HOST/ca.crt`` and ``HOST/hosts.toml`` whose header carries the
+    Authorization value, so no credential is ever on a command line. Removed by ``undo``."""
+
+    def __init__(self, transport: SshTransport, directory: str) -> None:
+        self.transport = transport
+        self.directory = directory
+        self.cas: dict[str, str] = {}
+        self._made = False
+
+    def add_ca(self, host: str, ca_file: Path) -> str:
+        """Copy ``ca_file`` to the board for ``host``; returns its path there."""
+        path = f"{self.directory}/{host}/ca.crt"
+        self._write(path, ca_file.read_text())
+        self.cas[host] = path
+        return path
+
+    def hosts_dir_for(self, host: str, authorization: str | None) -> str:
+        """Write ``host``'s hosts.toml (https, its CA if any, the Authorization header if any); returns the
+        hosts directory to give ``ctr images pull --hosts-dir``."""
+        endpoint = f"https://{host}"
+        lines = [f"server = {quote(endpoint)}", "", f"[host.{quote(endpoint)}]", '  capabilities = ["pull", "resolve"]']
+        if host in self.cas:
+            lines.append(f"  ca = {quote(self.cas[host])}")
+        if authorization:
+            lines += [f"  [host.{quote(endpoint)}.header]", f"    Authorization = {quote(authorization)}"]
+        self._write(f"{self.directory}/{host}/hosts.toml", "\n".join(lines) + "\n")
+        return self.directory
+
+    def write_private(self, path: str, content: str) -> None:
+        """A file on the board that only root reads (it may hold a credential)."""
+        self._write(path, content)
+
+    def undo(self) -> None:
+        """Remove the directory from the board (a board that went away keeps it until its next run)."""
+        if self._made:
+            self.transport.run(["rm", "-rf", self.directory])
+            self._made = False
+
+    def _write(self, path: str, content: str) -> None:
+        self._made = True
+        self.transport.check(["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path],
+                             stdin=content.encode())

@@ -69,9 +69,9 @@ def remove_images_from(registry_host: str) -> None:
     from harness.engine import engine
 
     prefix = f"{registry_host}/"
-    for image in engine().images.list():
-        refs = [r for r in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", [])
-                if r.startswith(prefix)]
+    # The low-level listing: images.list() inspects each image and fails when another process removes one.
+    for image in engine().api.images():
+        refs = [r for r in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []) if r.startswith(prefix)]
         for ref in refs:
             with contextlib.suppress(Exception):
                 engine().images.remove(ref, force=True)

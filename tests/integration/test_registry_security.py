@@ -190,11 +190,10 @@ def _image_config(storage: Path, manifest_digest: str) -> str:
     return blob(json.loads(blob(manifest_digest))["config"]["digest"]).decode()
 
 
-def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_in_any_output(
-    tmp_path: Path, recipes_dir
-) -> None:
-    """--registry-tls --registry-auth: build, push, pull and check on the local board; the random password
-    is in no output, no process's arguments and no image label; the user's docker config is untouched."""
+def _secured_main_job(tmp_path: Path, recipes: Path, boards: list[str]) -> None:
+    """--registry-tls --registry-auth: build, push, pull and check on ``boards``; the random password is in
+    no output, no process's arguments and no image label; the user's docker config is untouched; the trust
+    written for the engine is gone at the end."""
     from harness.cache import cache_dir
 
     docker_config = tmp_path / "docker-config"
@@ -203,14 +202,19 @@ def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     watch = tmp / f"rvconform-{os.getuid()}" / "runs" / "*" / "registry" / "secrets" / "credentials"
+    board_args = [arg for board in boards for arg in ("--board", board)]
     result, password, seen_args = _inner_run(
-        tmp_path, "--registry-tls", "--registry-auth", "--recipes", str(recipes_dir("tiny")),
+        tmp_path, "--registry-tls", "--registry-auth", "--recipes", str(recipes), *board_args,
         env={"TMPDIR": str(tmp), "DOCKER_CONFIG": str(docker_config)}, watch_for=watch)
     verdicts = parse_junit(tmp_path / "reports" / "junit.xml")
     assert result.returncode == 0, result.stdout[-3000:]
-    assert {verdicts[n].outcome for n in ("test_build[tiny]", "test_pull[tiny-local]",
-                                          "test_manifest_platform[tiny]")} == {"passed"}
-    image = verdicts["test_pull[tiny-local]"].properties["image"]
+    names = ["test_build[tiny]", "test_manifest_platform[tiny]"]
+    for board in boards:
+        board_key = board.split("?")[0] if board.startswith("ssh") else board
+        names += [n for n in verdicts if n.startswith(("test_pull[", "test_pull_through")) and board_key in n]
+    assert len(names) >= 2 + 2 * len(boards), sorted(verdicts)
+    assert {verdicts[n].outcome for n in names} == {"passed"}, {n: verdicts[n].outcome for n in names}
+    image = verdicts["test_build[tiny]"].properties["image"]
     assert image.startswith("127.0.0.1:"), image
     assert len(password) >= 20, "the inner run's password was found while it ran"
     config = _image_config(cache_dir("registry") / "storage", image.split("@")[1])
@@ -222,6 +226,20 @@ def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_
     assert _outputs_holding([password], {}, docker_config) == []
     host = image.split("/")[0]
     assert not list(Path("/etc/docker/certs.d", host).glob("rvconform-*.crt")), "the engine's trust was removed"
+
+
+def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_in_any_output(
+    tmp_path: Path, recipes_dir
+) -> None:
+    _secured_main_job(tmp_path, recipes_dir("tiny"), ["local"])
+
+
+def test_the_qemu_board_pulls_through_tls_and_password_with_credentials_off_the_command_line(
+    tmp_path: Path, recipes_dir
+) -> None:
+    """The qemu board (a riscv64 VM, containerd's ctr, pulling from 10.0.2.2): a hosts.toml with the run's CA
+    and an Authorization header, in 0600 files of a 0700 directory on the VM, removed at the end."""
+    _secured_main_job(tmp_path, recipes_dir("tiny"), ["qemu"])
 
 
 def test_an_image_in_a_token_registry_is_checked_with_image_and_no_token_leaks(
