@@ -270,3 +270,57 @@ def test_an_image_in_a_token_registry_is_checked_with_image_and_no_token_leaks(
     leaks = _outputs_holding([credentials.password, *token_service.issued],
                              {"terminal": result.stdout, "ps": "\n".join(seen_args)}, tmp_path / "reports")
     assert leaks == [], f"a password or token appears in {leaks}"
+
+
+def _config_files(output: str) -> dict[str, str]:
+    """``rvconform config containerd`` output split into its files: /etc/containerd/certs.d/NAME -> content."""
+    files: dict[str, str] = {}
+    current = None
+    for line in output.splitlines():
+        if line.startswith("# /etc/containerd/certs.d/"):
+            current = line.removeprefix("# /etc/containerd/certs.d/")
+            files[current] = ""
+        elif current:
+            files[current] += line + "\n"
+    return files
+
+
+@pytest.mark.slow
+def test_rvconform_config_containerd_output_pulls_on_the_qemu_board_through_tls_and_password(
+    tmp_path: Path, recipes_dir, secured: Registry, qemu_run
+) -> None:
+    """The hosts.toml files `rvconform config containerd` prints for a TLS + password registry, installed on
+    the qemu board (0600, CA copied there), make containerd pull the pushed image, directly and as docker.io."""
+    from harness.boards import open_board
+    from harness.boards.registry_trust import ContainerdTrust
+    from harness.build import Builder
+    from harness.labels import run_labels
+    from harness.recipes import load_recipe
+
+    access = secured.access()
+    assert access.credentials and access.ca_file
+    built = Builder(secured.url, tmp_path / "logs", access=access).build(load_recipe(recipes_dir("tiny") / "tiny"))
+    board = open_board("qemu", run_labels(f"config-{secrets.token_hex(4)}"), qemu_run)
+    directory = f"/run/rvconform-config-{secrets.token_hex(4)}"
+    files = ContainerdTrust(board.transport, directory)  # type: ignore[attr-defined]
+    try:
+        seen = board.reach_registry("127.0.0.1", secured.port)
+        printed = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "config", "containerd", "--registry", f"https://{seen}",
+             "--ca-file", f"{directory}/ca.crt", "--username", access.credentials.username,
+             "--password-env", "REGISTRY_PASSWORD", "--auth-header"],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env={**os.environ, "REGISTRY_PASSWORD": access.credentials.password}, check=True).stdout
+        config = _config_files(printed)
+        assert sorted(config) == sorted([f"{seen}/hosts.toml", "docker.io/hosts.toml"]), printed
+        files.write_private(f"{directory}/ca.crt", access.ca_file.read_text())
+        for path, content in config.items():
+            files.write_private(f"{directory}/hosts/{path}", content)
+        runtime = board.runtime  # type: ignore[attr-defined]
+        for name in (f"{seen}/{built.ref.repository}:{built.ref.tag}", f"docker.io/{built.ref.repository}:1"):
+            pulled = runtime.pull_with_hosts(name, f"{directory}/hosts", "linux/riscv64")
+            assert pulled.digest == built.ref.digest, (name, pulled)
+            runtime.remove_image(name)
+    finally:
+        files.undo()
+        board.close()
