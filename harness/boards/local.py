@@ -43,7 +43,7 @@ class LocalBoard(Board):
         self._engine: DockerClient | None = None
         self._network: str | None = None
         self._pulled: set[str] = set()
-        self._trust = EngineTrust()
+        self._trust = EngineTrust(run.id if run else None)
 
     def open(self) -> None:
         """Connect to the engine (BoardUnreachable when none answers)."""

@@ -13,19 +13,24 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.defaults import DOCKER_CERTS_D
 from harness.runtime_config.access import quote
 
 if TYPE_CHECKING:
     from harness.boards.transport import SshTransport
 
-DOCKER_CERTS_D = Path("/etc/docker/certs.d")
+
+def trust_file_prefix(run_id: str | None) -> str:
+    """The name every CA file of a run starts with, so a later run sweeps what a crashed one left."""
+    return f"rvconform-{run_id}-" if run_id else "rvconform-"
 
 
 class EngineTrust:
     """CA files this board placed under an engine's certs.d; ``undo`` removes exactly those."""
 
-    def __init__(self, root: Path = DOCKER_CERTS_D) -> None:
+    def __init__(self, run_id: str | None = None, root: Path = Path(DOCKER_CERTS_D)) -> None:
         self.root = root
+        self.prefix = trust_file_prefix(run_id)
         self._files: list[Path] = []
         self._dirs: list[Path] = []
 
@@ -35,7 +40,7 @@ class EngineTrust:
         if not directory.is_dir():
             directory.mkdir(parents=True)
             self._dirs.append(directory)
-        target = directory / f"rvconform-{uuid.uuid4().hex[:8]}.crt"
+        target = directory / f"{self.prefix}{uuid.uuid4().hex[:8]}.crt"
         shutil.copyfile(ca_file, target)
         self._files.append(target)
         return target
