@@ -234,6 +234,7 @@ def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_
     _secured_main_job(tmp_path, recipes_dir("tiny"), ["local"])
 
 
+@pytest.mark.slow
 def test_the_qemu_board_pulls_through_tls_and_password_with_credentials_off_the_command_line(
     tmp_path: Path, recipes_dir
 ) -> None:
