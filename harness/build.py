@@ -27,6 +27,7 @@ from harness.image_ref import ImageRef
 from harness.labels import MANAGED, RECIPE
 from harness.push import push_unless_present, untag
 from harness.recipes import Recipe
+from harness.registry_access import RegistryAccess
 from harness.registry_client import RegistryClient
 from harness.wait import log_tail
 
@@ -59,6 +60,7 @@ class Builder:
     mirror: str = DEBIAN_MIRROR
     timeout: float = BUILD_TIMEOUT
     log: Callable[[str], None] = print
+    access: RegistryAccess | None = None
 
     def build(self, recipe: Recipe) -> BuiltImage:
         """Build, push and untag one recipe; raises BuildError with the log attached.
@@ -74,7 +76,7 @@ class Builder:
         build_args = {**{arg: base.ref for arg, base in bases.items()}, **recipe.build_args}
         labels = oci_labels(recipe.dir, recipe.tag)
         key = build_key(recipe, build_args, labels)
-        client = RegistryClient(self.registry_url)
+        client = RegistryClient(self.registry_url, self.access)
         digest = still_served(key, ref.repository, ref.tag or "latest", client)
         reused = digest is not None
         if digest:

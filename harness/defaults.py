@@ -16,3 +16,6 @@ BASELINE_BRANCH = "main"
 BUILD_TIMEOUT = 3600.0
 #: Seconds a started container may take to answer.
 READY_TIMEOUT = 120.0
+
+#: Where the docker engine looks for each registry's CA files (HOST:PORT/*.crt).
+DOCKER_CERTS_D = "/etc/docker/certs.d"

@@ -48,6 +48,10 @@ class RegistryError(RvconformError):
     """A registry cannot be started, reached, or answered unexpectedly."""
 
 
+class RegistryUnreachable(RegistryError):
+    """Nothing answered at the registry's address (refused or timed out): may still be starting."""
+
+
 class BoardError(RvconformError):
     """A board URL is invalid, or the board failed an operation."""
 

@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,6 +26,8 @@ from harness.images import ImageSupply, client_for
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
+from harness.registry_access import ACCESS
+from harness.registry_security import secure
 from harness.run import Run, sweep_stale_runs
 from harness.run.records import BOARD, REGISTRY, SWEPT, BoardRecord
 from harness.settings import Settings
@@ -74,15 +77,22 @@ def rv_run(pytestconfig: pytest.Config) -> Run:
 
 @pytest.fixture(scope="session")
 def registry(rv_run: Run, rv_settings: Settings) -> Registry:
-    """The run's registry: spawned once per run on 127.0.0.1, or the one given with --registry."""
-    return rv_run.once(REGISTRY, lambda: _open_registry(rv_run, rv_settings))
+    """The run's registry: spawned once per run on 127.0.0.1, or the one given with --registry.
+
+    Every process that uses it remembers its access (scheme, the run's CA, credentials) for later clients.
+    """
+    opened = rv_run.once(REGISTRY, lambda: _open_registry(rv_run, rv_settings))
+    ACCESS.remember(opened.access())
+    return opened
 
 
 def _open_registry(run: Run, settings: Settings) -> Registry:
     try:
         if settings.registry_url:
             return external_registry(settings.registry_url)
-        registry, process = spawn_registry(run.dir / "registry", storage=shared_storage())
+        workdir = run.dir / "registry"
+        security = secure(workdir / "secrets", tls=settings.registry_tls, auth=settings.registry_auth)
+        registry, process = spawn_registry(workdir, storage=shared_storage(), security=security)
     except RvconformError as error:
         pytest.fail(str(error), pytrace=False)
     run.record_process(process.pid, "registry")
@@ -97,6 +107,7 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
     builder = Builder(
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
+        access=registry.access() if registry else None,
     )
     return ImageSupply(rv_run, builder, rv_settings.images)
 
@@ -140,7 +151,8 @@ def _connect(board_url: str, run: Run, settings: Settings, request: pytest.Fixtu
         run.write(BOARD, BoardRecord(board_url, opened.kernel_release()), board_id(board_url))
         own = _run_registry_url(settings, request)
         for url in _registry_urls(settings, request):
-            opened.attach_registry(url, settings.registry_address if url == own else None)
+            access = ACCESS.access(urlsplit(url).netloc, urlsplit(url).scheme)
+            opened.attach_registry(url, settings.registry_address if url == own else None, access)
     except BaseException:
         opened.close()
         raise

@@ -10,7 +10,7 @@ from harness.build import Builder, BuiltImage
 from harness.errors import RvconformError
 from harness.image_ref import ImageRef
 from harness.recipes import Recipe
-from harness.registry import external_registry
+from harness.registry_access import ACCESS
 from harness.registry_client import RegistryClient
 from harness.run import Run
 from harness.run.records import IMAGE, SIZE, BuildOutcome
@@ -54,11 +54,7 @@ class ImageSupply:
 
 
 def client_for(ref: ImageRef) -> RegistryClient:
-    """A registry client for the registry a reference names (plain HTTP on loopback, else HTTPS first)."""
-    host = ref.registry.split(":")[0]
-    if host in ("127.0.0.1", "localhost", "::1"):
-        return RegistryClient(f"http://{ref.registry}")
-    try:
-        return external_registry(f"https://{ref.registry}").client()
-    except RvconformError:
-        return external_registry(f"http://{ref.registry}").client()
+    """A registry client for the registry a reference names: the run's own as spawned; else https, or plain
+    HTTP on loopback or where --registry/--registry-http said so. Never https first and http after."""
+    access = ACCESS.access(ref.registry)
+    return RegistryClient(access.url, access)

@@ -27,6 +27,7 @@ from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest thro
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes, with_structure_tests
+from harness.registry_access import ACCESS
 from harness.results import ResultCollector
 from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
@@ -72,6 +73,7 @@ def _start(config: pytest.Config) -> None:
     handler, the summary, the progress display and the report paths."""
     settings = read_settings(config)
     config.stash[SETTINGS] = settings
+    know_registries(settings)
     worker = getattr(config, "workerinput", None)
     _recipes(config)
     if _INPUT_ERROR in config.stash:  # now, before anything (the reports of an earlier run) is touched
@@ -90,6 +92,11 @@ def _start(config: pytest.Config) -> None:
         _enable_reports(config, settings.reports_dir)
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
         config.option.dist = "loadgroup"  # honours the board groups above; otherwise like "load"
+
+
+def know_registries(settings: Settings) -> None:
+    """Tell this process's registry access book what the options say: CA files and plain-HTTP registries."""
+    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

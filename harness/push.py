@@ -8,6 +8,7 @@ from pathlib import Path
 from harness.engine import engine, engine_errors
 from harness.errors import BuildError, RegistryError
 from harness.image_ref import ImageRef
+from harness.registry_access import Credentials
 from harness.registry_client import RegistryClient
 
 
@@ -26,16 +27,17 @@ def push_unless_present(ref: ImageRef, client: RegistryClient, log_path: Path) -
         with log_path.open("a") as log:
             log.write(f"\n{ref}: the registry already has this image ({present.digest}); not pushed\n")
         return present.digest, True
-    return _push(ref, log_path), False
+    return _push(ref, log_path, client.access.credentials), False
 
 
-def _push(ref: ImageRef, log_path: Path) -> str:
+def _push(ref: ImageRef, log_path: Path, credentials: Credentials | None = None) -> str:
     digest = None
     with log_path.open("a") as log:
         log.write(f"\n$ push {ref}\n")
         try:
-            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag,
-                                          stream=True, decode=True)
+            # The credentials travel with this request only: the user's docker config is never written.
+            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag, stream=True, decode=True,
+                                          auth_config=credentials.auth_config() if credentials else None)
             for event in stream:
                 if "error" in event:
                     log.write(f"error: {event['error']}\n")

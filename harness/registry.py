@@ -8,29 +8,35 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
+import yaml
+
 from harness.cache import cache_dir
-from harness.errors import ReadinessTimeout, RegistryError
+from harness.errors import ReadinessTimeout, RegistryError, RegistryUnreachable
 from harness.ports import free_loopback_port
+from harness.registry_access import ACCESS, RegistryAccess
 from harness.registry_client import RegistryClient
+from harness.registry_security import RegistrySecurity, read_credentials
 from harness.wait import Deadline, wait_until
 
 START_TIMEOUT = 20.0
-_CONFIG = """\
-version: 0.1
-log:
-  level: info
-storage:
-  filesystem:
-    rootdirectory: {storage}
-  delete:
-    enabled: true
-http:
-  addr: 127.0.0.1:{port}
-  headers:
-    X-Content-Type-Options: [nosniff]
-"""
+
+
+def _config(storage: Path, port: int, security: RegistrySecurity) -> str:
+    sections = security.config()
+    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    if "tls" in sections:
+        http["tls"] = sections["tls"]
+    config: dict[str, Any] = {
+        "version": 0.1, "log": {"level": "info"},
+        "storage": {"filesystem": {"rootdirectory": str(storage)}, "delete": {"enabled": True}},
+        "http": http,
+    }
+    if "auth" in sections:
+        config["auth"] = sections["auth"]
+    return yaml.safe_dump(config, sort_keys=False)
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,8 @@ class Registry:
     url: str
     log_path: str | None = None
     pid: int | None = None
+    ca_file: str | None = None
+    credentials_file: str | None = None
 
     @property
     def host(self) -> str:
@@ -54,8 +62,16 @@ class Registry:
         parts = urlsplit(self.url)
         return parts.port or (443 if parts.scheme == "https" else 80)
 
+    def access(self) -> RegistryAccess:
+        """How to reach it: the run's CA and credentials for a spawned one, else what the options say."""
+        if not (self.ca_file or self.credentials_file):
+            return ACCESS.access(self.host, urlsplit(self.url).scheme)
+        credentials = read_credentials(Path(self.credentials_file)) if self.credentials_file else None
+        return RegistryAccess(self.host, urlsplit(self.url).scheme, Path(self.ca_file) if self.ca_file else None,
+                              credentials)
+
     def client(self) -> RegistryClient:
-        return RegistryClient(self.url)
+        return RegistryClient(self.url, self.access())
 
 
 def external_registry(url: str) -> Registry:
@@ -94,12 +110,12 @@ def shared_storage() -> tuple[Path, int] | None:
     return root / "storage", fd
 
 
-def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] | None = None
-                   ) -> tuple[Registry, subprocess.Popen[bytes]]:
+def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] | None = None,
+                   security: RegistrySecurity | None = None) -> tuple[Registry, subprocess.Popen[bytes]]:
     """Start the distribution registry on 127.0.0.1 with an ephemeral port.
 
     Blobs go to ``storage`` (a directory and a lock descriptor handed to the registry process, see
-    ``shared_storage``) or, without one, to ``workdir/storage``.
+    ``shared_storage``) or, without one, to ``workdir/storage``. ``security`` adds TLS and auth.
     """
     binary = registry_binary()
     if not binary:
@@ -111,7 +127,7 @@ def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] |
     try:
         for attempt in range(attempts):
             try:
-                return _spawn_once(binary, workdir, attempt, storage)
+                return _spawn_once(binary, workdir, attempt, storage, security or RegistrySecurity())
             except RegistryError as error:  # usually a port taken between choosing and binding it
                 last = error
     finally:
@@ -121,31 +137,36 @@ def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] |
     raise last
 
 
-def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, int] | None
-                ) -> tuple[Registry, subprocess.Popen[bytes]]:
+def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, int] | None,
+                security: RegistrySecurity) -> tuple[Registry, subprocess.Popen[bytes]]:
     port = free_loopback_port()
     storage = shared[0] if shared else workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    config.write_text(_CONFIG.format(storage=storage, port=port))
+    config.write_text(_config(storage, port, security))
     log_path = workdir / f"registry-{attempt}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(shared[1],) if shared else (),
         )
-    registry = Registry(url=f"http://127.0.0.1:{port}", log_path=str(log_path), pid=process.pid)
+    registry = Registry(url=f"{security.scheme}://127.0.0.1:{port}", log_path=str(log_path), pid=process.pid,
+                        ca_file=str(security.tls.ca) if security.tls else None,
+                        credentials_file=str(security.credentials_file) if security.credentials_file else None)
     try:
         wait_until(
             registry.client().ping, what=f"registry on 127.0.0.1:{port}", deadline=Deadline(START_TIMEOUT),
-            retry_on=(RegistryError,),
+            retry_on=(RegistryUnreachable,),  # a TLS or auth refusal will not go away by waiting
             alive=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
             logs=log_path.read_text,
         )
     except ReadinessTimeout as error:
         _kill(process)
         raise RegistryError(f"the registry did not start: {error}") from None
+    except RegistryError as error:
+        _kill(process)
+        raise RegistryError(f"the registry started but refuses the harness: {error}") from None
     except BaseException:
         _kill(process)
         raise

@@ -1,9 +1,14 @@
-"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs and tags, read only."""
+"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs and tags, read only.
+
+TLS is verified against the CA given for the registry (or the system's); a TLS failure is reported as
+one and never retried over plain HTTP. A 401 is answered once with Basic or Bearer auth (registry_auth).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +16,9 @@ from typing import Any
 import requests
 
 from harness.cache import cache_dir, cached_file, save_verified
-from harness.errors import RegistryError
+from harness.errors import RegistryError, RegistryUnreachable
+from harness.registry_access import ACCESS, RegistryAccess
+from harness.registry_auth import RegistryAuth
 
 TIMEOUT = (5, 60)
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
@@ -37,26 +44,59 @@ class Manifest:
 
 
 class RegistryClient:
-    """Talks to one registry over HTTP(S), e.g. ``http://127.0.0.1:5000``."""
+    """Talks to one registry over HTTP(S), e.g. ``http://127.0.0.1:5000``.
 
-    def __init__(self, url: str) -> None:
+    ``access`` (CA file, credentials) defaults to what the run's ``ACCESS`` book knows for the host.
+    """
+
+    def __init__(self, url: str, access: RegistryAccess | None = None) -> None:
         self.url = url.rstrip("/")
+        scheme, _, host = self.url.partition("://")
+        self.access = access or ACCESS.access(host, scheme)
         self.http = requests.Session()
+        self.http.trust_env = False  # no ~/.netrc credentials or CA bundle from the environment behind our back
+        self.http.verify = str(self.access.ca_file) if self.access.ca_file else True
+        self._auth: RegistryAuth | None = None
+
+    @property
+    def auth(self) -> RegistryAuth:
+        """The 401 answerer; credentials are looked up on first need, not when the client is made."""
+        if self._auth is None:
+            self._auth = RegistryAuth(self.url, self.http, self.access.credentials, TIMEOUT)
+        return self._auth
 
     def _get(self, path: str, **kwargs: Any) -> requests.Response:
+        scope = _scope(path)
+        sent = self.auth.header(scope) if self._auth else {}
+        response = self._send(path, sent, **kwargs)
+        if response.status_code == 401:
+            sent = self.auth.answer(response, scope, sent)
+            response = self._send(path, sent, **kwargs)
+            if response.status_code == 401:
+                self.auth.answer(response, scope, sent)  # raises: the answer was refused
+        return response
+
+    def _send(self, path: str, auth: dict[str, str], **kwargs: Any) -> requests.Response:
+        headers = {**kwargs.pop("headers", {}), **auth}
         try:
-            response = self.http.get(f"{self.url}{path}", timeout=TIMEOUT, **kwargs)
+            response = self.http.get(f"{self.url}{path}", timeout=TIMEOUT, headers=headers, **kwargs)
+        except requests.exceptions.SSLError as error:
+            raise tls_error(self.url, self.access, error) from None
         except requests.RequestException as error:
-            raise RegistryError(
+            raise RegistryUnreachable(
                 f"registry {self.url} does not answer: {error}",
                 fix="check that it runs and that the URL given with --registry is right",
             ) from None
+        if response.status_code == 400 and "HTTP request to an HTTPS server" in response.text:
+            raise RegistryError(
+                f"registry {self.url} speaks TLS (https) on that port; plain HTTP was expected",
+                fix=f"use https://{self.access.host} (with --registry-ca if its CA is private)")
         return response
 
     def ping(self) -> None:
-        """Raise RegistryError unless GET /v2/ answers like a registry."""
+        """Raise RegistryError unless GET /v2/ answers like a registry (with the credentials, if it asks)."""
         response = self._get("/v2/")
-        if response.status_code not in (200, 401):
+        if response.status_code != 200:
             raise RegistryError(
                 f"{self.url}/v2/ answered {response.status_code}, not a registry API",
                 fix="point --registry at the registry's base URL, e.g. http://HOST:5000",
@@ -92,6 +132,12 @@ class RegistryClient:
         self._raise_for(response, f"tags of {repository}")
         return response.json().get("tags") or []
 
+    def pull_authorization(self, repository: str) -> str | None:
+        """The Authorization header value this client sends to pull ``repository`` (Basic, or a Bearer token
+        for its pull scope), for a runtime that is handed it in a 0600 file; None for an open registry."""
+        self.tags(repository)  # answers the registry's challenge, if it makes one
+        return self.auth.header(_scope(f"/v2/{repository}/tags/")).get("Authorization") if self._auth else None
+
     def _tags_hint(self, repository: str) -> str:
         try:
             return ", ".join(self.tags(repository)) or "(none)"
@@ -107,15 +153,45 @@ class RegistryClient:
             raise RegistryError(f"{self.url}: blob {digest} arrived with digest {algorithm}:{found}")
 
     def _raise_for(self, response: requests.Response, what: str) -> None:
-        if response.status_code == 401:
-            raise RegistryError(
-                f"{self.url} asks for credentials to read {what}",
-                fix="use a registry that allows anonymous reads, or log in (not supported yet)",
-            )
+        if response.status_code == 403:
+            raise RegistryError(f"{self.url} denies reading {what} to these credentials",
+                                fix="ask for pull access to the repository, or use other credentials")
         if response.status_code >= 400:
             raise RegistryError(
                 f"{self.url}: reading {what} failed: {response.status_code} {response.text[:200]}"
             )
+
+
+def _scope(path: str) -> str:
+    """The token scope a request needs: ``repository:NAME:pull`` for /v2/NAME/{manifests,blobs,tags}/..."""
+    match = re.match(r"/v2/(.+)/(manifests|blobs|tags)/", path)
+    return f"repository:{match.group(1)}:pull" if match else ""
+
+
+def tls_error(url: str, access: RegistryAccess, error: Exception) -> RegistryError:
+    """A TLS failure, named: wrong host, unknown CA, or a server that does not speak TLS at all."""
+    text = str(error)
+    trusted = f"the CA in {access.ca_file}" if access.ca_file else "the system's CAs"
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text or "record layer failure" in text:
+        return RegistryError(f"registry {url} does not speak TLS on that port (it answers plain HTTP); "
+                             "https was expected",
+                             fix=f"if the registry really serves plain HTTP, give it as http://{access.host} "
+                             f"(--registry http://... or --registry-http {access.host})")
+    if "match" in text and ("hostname" in text.lower() or "IP address" in text):
+        return RegistryError(f"registry {url} presents a certificate that is not valid for {access.host} "
+                             f"(checked against {trusted}): {_reason(text)}",
+                             fix="reach the registry by a name or address its certificate lists, or reissue the "
+                             "certificate with that name in subjectAltName")
+    if "CERTIFICATE_VERIFY_FAILED" in text:
+        return RegistryError(f"registry {url} presents a certificate that {trusted} do not vouch for: {_reason(text)}",
+                             fix=f"give its CA with --registry-ca FILE or --registry-ca {access.host}=FILE")
+    return RegistryError(f"TLS with registry {url} failed: {_reason(text)}",
+                         fix="check the registry's TLS set-up and the CA given with --registry-ca")
+
+
+def _reason(text: str) -> str:
+    match = re.search(r"\[SSL[^\]]*\][^(]*|certificate verify failed[^(]*", text)
+    return (match.group(0) if match else text[-200:]).strip().rstrip("\".")
 
 
 def _digest(content: bytes) -> str:

@@ -4,20 +4,31 @@ registry a board sees, as the containerd hosts.toml files k3s would write from i
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from harness.runtime_config import k3s_to_containerd, reference_k3s_config, without_public_fallbacks
+from harness.runtime_config.access import RegistryAccess
 
 CERTS_D = "/etc/containerd/certs.d/"
 
 
-def reference_mirror_files(registry: str) -> dict[str, str]:
+def reference_mirror_files(registry: str, access: RegistryAccess | None = None, authorization: str | None = None
+                           ) -> dict[str, str]:
     """hosts.toml files (relative to a hosts dir) for the reference config with its address set to
     ``registry`` (host:port as the board sees it).
 
-    The reference's public fallback endpoint is dropped: a test may only talk to what it owns.
+    The reference's public fallback endpoint is dropped: a test may only talk to what it owns. ``access``
+    (the board's, for a TLS registry) turns the endpoints to https with its CA; ``authorization`` (a Basic
+    header or a Bearer token, see RegistryClient.pull_authorization) is sent to the registry: such files hold
+    a secret (write them 0600).
     """
     mirrors = without_public_fallbacks(reference_k3s_config(registry), [registry])
-    return {path.removeprefix(CERTS_D): text for path, text in k3s_to_containerd(mirrors, {}).items()}
+    if access and access.scheme == "https":
+        mirrors = [replace(m, endpoints=tuple(e.replace("http://", "https://", 1) for e in m.endpoints))
+                   for m in mirrors]
+    accesses = {registry: access} if access else {}
+    files = k3s_to_containerd(mirrors, accesses, {registry: authorization} if authorization else None)
+    return {path.removeprefix(CERTS_D): text for path, text in files.items()}
 
 
 def endpoints(hosts_files: dict[str, str]) -> list[str]:

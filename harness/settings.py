@@ -22,6 +22,7 @@ from harness.defaults import (
 from harness.errors import RvconformError
 from harness.image_ref import ImageRef
 from harness.recipes import RECIPE_FILE
+from harness.registry_access import parse_ca_options
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,10 @@ class Settings:
     images: dict[str, ImageRef] = field(default_factory=dict)
     registry_url: str | None = None
     registry_address: str | None = None
+    registry_ca: dict[str | None, Path] = field(default_factory=dict)
+    registry_http: tuple[str, ...] = ()
+    registry_tls: bool = False
+    registry_auth: bool = False
     boards: tuple[str, ...] = ("local",)
     reports_dir: Path | None = None
     bases: str = "bootstrap"
@@ -72,6 +77,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "--registry-address": dict(metavar="HOST:PORT", default=None,
         help="how the boards reach the registry, when it differs from how the harness does "
         "(default: worked out per board: a VM sees the host's 127.0.0.1 at 10.0.2.2)"),
+    "--registry-ca": dict(metavar="[HOST:PORT=]FILE", action="append", default=[],
+        help="trust the CA in FILE for TLS registries (every one, or only HOST:PORT; repeatable)"),
+    "--registry-http": dict(metavar="HOST:PORT", action="append", default=[],
+        help="this registry speaks plain HTTP (loopback and --registry http://... need no such note); "
+        "others are reached over https only"),
+    "--registry-tls": dict(action="store_true", default=False,
+        help="the spawned registry serves TLS with a CA made for the run"),
+    "--registry-auth": dict(action="store_true", default=False,
+        help="the spawned registry requires a password made for the run (htpasswd)"),
     "--board": dict(metavar="URL", action="append", default=[],
         help="board to check on (repeatable; default: local)"),
     "--reports": dict(metavar="DIR", default=None,
@@ -126,6 +140,10 @@ def read_settings(config: pytest.Config) -> Settings:
             images=_images(config.getoption("image")),
             registry_url=config.getoption("registry"),
             registry_address=config.getoption("registry_address"),
+            registry_ca=parse_ca_options(config.getoption("registry_ca")),
+            registry_http=tuple(config.getoption("registry_http")),
+            registry_tls=config.getoption("registry_tls"),
+            registry_auth=config.getoption("registry_auth"),
             boards=_boards(config.getoption("board")),
             reports_dir=Path(config.getoption("reports")) if config.getoption("reports") else None,
             bases=config.getoption("bases"),

@@ -6,13 +6,18 @@ import pytest
 from harness.boards import Board
 from harness.boards.base import MirrorsUnsupported
 from harness.build import BuiltImage
+from harness.images import client_for
 from harness.recipes import Recipe
 from harness.registry_mirror import mirrored_name, reference_mirror_files
 
 
 def test_pull_through_k3s_mirror_config(board: Board, image: BuiltImage, recipe: Recipe) -> None:
     """containerd resolves docker.io/<repository>:<tag> through the generated hosts.toml to our registry."""
-    files = reference_mirror_files(board.sees(image.ref).registry)
+    seen = board.sees(image.ref).registry
+    access = board.runtime_access(seen)
+    # Credentials reach containerd as a header in a 0600 hosts.toml, never on ctr's command line.
+    authorization = client_for(image.ref).pull_authorization(image.ref.repository) if access else None
+    files = reference_mirror_files(seen, access, authorization)
     # An image given by digest alone (--image NAME=REF@sha256:...) has no tag to ask for.
     name = mirrored_name(image.ref.repository, image.ref.tag or image.ref.digest or "latest")
     try:

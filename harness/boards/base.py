@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from harness.boards.url import BoardSpec
+from harness.errors import BoardError
 from harness.image_ref import ImageRef
+from harness.registry_access import Credentials, RegistryAccess
+from harness.runtime_config.access import RegistryAccess as RuntimeAccess
 
 if TYPE_CHECKING:
     from harness.run import Run
@@ -99,16 +103,19 @@ class Board(ABC):
         self.owning_run = run
         self.registry_aliases: dict[str, str] = {}
         self.plain_http: set[str] = set()
+        self.registry_credentials: dict[str, Credentials] = {}
+        self.registry_cas: dict[str, Path] = {}
+        self.harness_access: dict[str, RegistryAccess] = {}
 
     @abstractmethod
     def open(self) -> None:
         """Connect to the board (boot it, for a VM); BoardUnreachable with the cause when that fails."""
 
-    def attach_registry(self, url: str, address: str | None = None) -> str:
+    def attach_registry(self, url: str, address: str | None = None, access: RegistryAccess | None = None) -> str:
         """Arrange for the board to reach the registry at ``url`` (as the harness sees it).
 
-        ``address`` is how the board sees it, when the user knows better (--registry-address).
-        Returns the address the board uses.
+        ``address`` is how the board sees it, when the user knows better (--registry-address). ``access``
+        brings the CA the board must trust and the credentials it pulls with. Returns the address the board uses.
         """
         parts = urlsplit(url)
         seen = address or self.reach_registry(parts.hostname or "", parts.port or 80)
@@ -116,7 +123,33 @@ class Board(ABC):
             self.registry_aliases[parts.netloc] = seen
         if parts.scheme == "http":
             self.plain_http.add(seen)
+        if access:
+            self.harness_access[seen] = access
+        if access and access.credentials:
+            self.registry_credentials[seen] = access.credentials
+        if access and access.ca_file and parts.scheme == "https":
+            self.trust_registry(seen, access.ca_file)
+            self.registry_cas[seen] = access.ca_file
         return seen
+
+    def runtime_access(self, host: str) -> RuntimeAccess | None:
+        """How a runtime config on this board reaches the registry it sees at ``host`` (scheme, CA file,
+        credentials), or None for a plain HTTP registry without credentials."""
+        credentials = self.registry_credentials.get(host)
+        if host in self.plain_http and credentials is None:
+            return None
+        scheme = "http" if host in self.plain_http else "https"
+        ca_file = self.registry_cas.get(host)
+        return RuntimeAccess(url=f"{scheme}://{host}", ca_file=str(ca_file) if ca_file else None,
+                             username=credentials.username if credentials else None,
+                             password=credentials.password if credentials else None)
+
+    def trust_registry(self, host: str, ca_file: Path) -> None:
+        """Make the board's runtime trust ``ca_file`` for the registry it reaches at ``host``; undone by
+        ``close``. Boards that cannot yet raise BoardError naming what to configure by hand."""
+        raise BoardError(f"{self.name}: trusting a private CA for registry {host} is not done on this board yet",
+                         fix=f"install {ca_file} as the CA for {host} in the board's runtime, or use a registry "
+                         "whose certificate the board already trusts")
 
     def reach_registry(self, host: str, port: int) -> str:
         """Make a registry that the harness reaches at host:port reachable from the board (e.g. through a

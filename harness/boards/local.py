@@ -20,6 +20,7 @@ from docker.models.containers import Container as EngineContainer
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.boards.engine_exec import engine_exec
+from harness.boards.registry_trust import EngineTrust
 from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image, start_failure_status
 from harness.boards.url import BoardSpec
 from harness.engine import engine
@@ -27,6 +28,7 @@ from harness.errors import BoardError, BoardUnreachable, EngineError
 from harness.image_ref import ImageRef
 from harness.labels import BOARD
 from harness.registry_mirror import endpoints
+from harness.registry_security import write_private
 from harness.wait import Deadline
 
 if TYPE_CHECKING:
@@ -45,6 +47,7 @@ class LocalBoard(Board):
         self._engine: DockerClient | None = None
         self._network: str | None = None
         self._pulled: set[str] = set()
+        self._trust = EngineTrust(run.id if run else None)
 
     def open(self) -> None:
         """Connect to the engine (BoardUnreachable when none answers)."""
@@ -63,13 +66,19 @@ class LocalBoard(Board):
     def kernel_release(self) -> str:
         return os.uname().release
 
+    def trust_registry(self, host: str, ca_file: Path) -> None:
+        self._trust.trust(host, ca_file)
+
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
-        pinned = self.sees(ref).pinned
+        seen = self.sees(ref)
+        pinned = seen.pinned
+        credentials = self.registry_credentials.get(seen.registry)
         with contextlib.suppress(docker.errors.ImageNotFound):
             self.engine.images.remove(pinned, force=True)
         started = time.monotonic()
-        try:
-            image = self.engine.images.pull(pinned, platform=platform)
+        try:  # credentials go with the request (X-Registry-Auth); nothing is written to a docker config
+            image = self.engine.images.pull(pinned, platform=platform,
+                                            auth_config=credentials.auth_config() if credentials else None)
         except docker.errors.APIError as error:
             raise BoardError(f"local: pull of {pinned} for {platform} failed: {error.explanation or error}",
                              fix="check that the image is in the registry for this platform") from None
@@ -85,9 +94,9 @@ class LocalBoard(Board):
             return super().pull_through_mirrors(name, hosts_files, platform)
         ctr = ["ctr", "--address", socket, "-n", "rvconform"]
         with tempfile.TemporaryDirectory(prefix="rvconform-hosts-") as hosts_dir:
-            for path, content in hosts_files.items():
+            for path, content in hosts_files.items():  # 0600: a file may hold registry credentials
                 (Path(hosts_dir) / path).parent.mkdir(parents=True, exist_ok=True)
-                (Path(hosts_dir) / path).write_text(content)
+                write_private(Path(hosts_dir) / path, content.encode())
             subprocess.run([*ctr, "images", "rm", name], capture_output=True)
             started = time.monotonic()
             result = subprocess.run([*ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
@@ -207,6 +216,7 @@ class LocalBoard(Board):
             self.engine.containers.get(container.handle).remove(force=True)
 
     def close(self) -> None:
+        self._trust.undo()
         if self._engine is None:
             return
         for container in self.engine.containers.list(all=True, filters={"label": self._label_filter()}):

@@ -11,16 +11,21 @@ from __future__ import annotations
 import os.path
 import time
 import uuid
+from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.registry_trust import ContainerdTrust
 from harness.boards.runtimes import Containerd, Runtime, detect_runtime, make_runtime
 from harness.boards.transport import SshTransport
 from harness.boards.url import BoardSpec, SshTarget
 from harness.errors import BoardError
 from harness.image_ref import ImageRef
 from harness.labels import BOARD
+from harness.registry_client import RegistryClient
 from harness.registry_mirror import endpoints
+from harness.runtime_config.access import RegistryAccess as RuntimeAccess
 
 if TYPE_CHECKING:
     from harness.run import Run
@@ -39,6 +44,7 @@ class SshBoard(Board):
         self._runtime: Runtime | None = None
         self._pulled: set[str] = set()
         self._forwards: dict[tuple[str, int], int] = {}
+        self._trust: ContainerdTrust | None = None
 
     def open(self) -> None:
         """Connect, and find the board's runtime when the URL does not name it."""
@@ -74,6 +80,25 @@ class SshBoard(Board):
             return f"{host}:{port}"
         return f"127.0.0.1:{self.transport.forward_remote(port, host, port)}"
 
+    def trust_registry(self, host: str, ca_file: Path) -> None:
+        """containerd boards: the CA goes to a 0700 hosts directory of the run on the board (see pull)."""
+        if not isinstance(self.runtime, Containerd):
+            super().trust_registry(host, ca_file)
+        self.trust.add_ca(host, ca_file)
+
+    @property
+    def trust(self) -> ContainerdTrust:
+        """This board's hosts directory for secured registries (nothing is written until needed)."""
+        if self._trust is None:
+            self._trust = ContainerdTrust(self.transport, f"/run/rvconform/trust-{self._suffix}")
+        return self._trust
+
+    def runtime_access(self, host: str) -> RuntimeAccess | None:
+        access = super().runtime_access(host)
+        if access and self._trust and host in self._trust.cas:
+            return replace(access, ca_file=self._trust.cas[host])  # the CA's path on the board
+        return access
+
     def kernel_release(self) -> str:
         return self.transport.check(["uname", "-r"]).strip()
 
@@ -82,20 +107,41 @@ class SshBoard(Board):
         self.runtime.remove_image(seen.pinned)
         started = time.monotonic()
         try:
-            pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http)
+            if self._secured(seen.registry):
+                hosts_dir = self.trust.hosts_dir_for(seen.registry, self._authorization(seen))
+                pulled = self.runtime.pull_with_hosts(seen.pinned, hosts_dir, platform)
+            else:
+                pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http)
         except BoardError as error:
             raise BoardError(f"{self.name}: pull of {seen.pinned} for {platform} failed: {error.message}",
                              fix="check that the board reaches the registry at that address") from None
         self._pulled.add(seen.pinned)
         return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started)
 
+    def _secured(self, host: str) -> bool:
+        """Whether pulls from ``host`` need a CA or credentials (then containerd gets a hosts.toml)."""
+        if host not in self.registry_cas and host not in self.registry_credentials:
+            return False
+        if not isinstance(self.runtime, Containerd):
+            raise BoardError(f"{self.name}: pulling from the TLS or password registry {host} is done for containerd "
+                             "boards only so far", fix="use runtime=ctr on this board, or a plain HTTP registry")
+        return True
+
+    def _authorization(self, seen: ImageRef) -> str | None:
+        """The Authorization value for pulling ``seen`` (Basic, or a Bearer token of its repository), fetched
+        by the harness with its own credentials; None when the registry has none for the board."""
+        access = self.harness_access.get(seen.registry)
+        if access is None or access.credentials is None:
+            return None
+        return RegistryClient(access.url, access).pull_authorization(seen.repository)
+
     def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
         if not isinstance(self.runtime, Containerd):
             return super().pull_through_mirrors(name, hosts_files, platform)
         hosts_dir = f"/run/rvconform/hosts-{uuid.uuid4().hex[:8]}"
         try:
-            for path, content in hosts_files.items():
-                self.transport.write_file(f"{hosts_dir}/{path}", content)
+            for path, content in hosts_files.items():  # 0600: a file may carry an Authorization header
+                self.trust.write_private(f"{hosts_dir}/{path}", content)
             started = time.monotonic()
             pulled = self.runtime.pull_with_hosts(name, hosts_dir, platform)
         except BoardError as error:
@@ -147,6 +193,8 @@ class SshBoard(Board):
         if self._transport is None:
             return
         try:
+            if self._trust:
+                self._trust.undo()
             self.runtime.cleanup()
             for ref in self._pulled:
                 self.runtime.remove_image(ref)

@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness.defaults import DOCKER_CERTS_D
 from harness.labels import run_filter
 from harness.run import processes, root
 from harness.run.records import REGISTRY
@@ -23,6 +24,7 @@ def mark_engine_used(run_dir: Path) -> None:
 def teardown(run_id: str, run_dir: Path) -> None:
     """Stop what the run recorded, remove its labelled containers, networks and images, and its directory."""
     processes.stop_recorded(run_dir)
+    remove_engine_trust(run_id)
     if (run_dir / _ENGINE_USED).exists():
         remove_run_containers(run_id)
         remove_run_networks(run_id)
@@ -30,6 +32,14 @@ def teardown(run_id: str, run_dir: Path) -> None:
         if registry and registry.pid:  # a registry of our own: its images are ours too
             remove_images_from(urlsplit(registry.url).netloc)
     shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def remove_engine_trust(run_id: str) -> None:
+    """Remove the CA files a run's local board put in the engine's certs.d (a board that crashed left them)."""
+    for path in Path(DOCKER_CERTS_D).glob(f"*/rvconform-{run_id}-*.crt"):
+        path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # other files there: not ours to remove
+            path.parent.rmdir()
 
 
 def sweep_stale_runs() -> list[str]:
@@ -69,9 +79,9 @@ def remove_images_from(registry_host: str) -> None:
     from harness.engine import engine
 
     prefix = f"{registry_host}/"
-    for image in engine().images.list():
-        refs = [r for r in image.attrs.get("RepoTags", []) + image.attrs.get("RepoDigests", [])
-                if r.startswith(prefix)]
+    # The low-level listing: images.list() inspects each image and fails when another process removes one.
+    for image in engine().api.images():
+        refs = [r for r in (image.get("RepoTags") or []) + (image.get("RepoDigests") or []) if r.startswith(prefix)]
         for ref in refs:
             with contextlib.suppress(Exception):
                 engine().images.remove(ref, force=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -50,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--skip-verify", action="store_true", help="do not verify an https registry's certificate")
     parser.add_argument("--username", help="registry user")
     parser.add_argument("--password-env", metavar="VARIABLE", help="environment variable holding the password")
+    parser.add_argument("--auth-header", action="store_true",
+                        help="containerd: put the credentials in an Authorization header of hosts.toml (HTTP Basic "
+                        "registries; the output then holds the password: install it mode 0600)")
     parser.add_argument("--merge", metavar="DAEMON_JSON", help="docker: an existing daemon.json to merge into")
     return parser
 
@@ -98,10 +102,16 @@ def _print_containerd(access: RegistryAccess, options: argparse.Namespace) -> No
     print(f"# Install each file at the path above it. containerd reads them on every pull once its CRI registry "
           f"config_path is {CERTS_D} (restart containerd after setting it); ctr needs --hosts-dir {CERTS_D}.")
     fallback = parse_registry(options.fallback).url if options.fallback else None
+    authorization = None
+    if options.auth_header:
+        if not access.has_auth:
+            raise RvconformError("--auth-header needs credentials", fix="add --username USER --password-env VARIABLE")
+        basic = base64.b64encode(f"{access.username}:{access.password}".encode()).decode()
+        authorization = {access.host: f"Basic {basic}"}
     for mirror in _mirrors(access, options, with_fallback=False):
         server = fallback if mirror.registry != access.host else None
         print(f"\n# {hosts_dir_path(mirror.registry)}/hosts.toml")
-        print(containerd_hosts_toml(mirror, {access.host: access}, server), end="")
+        print(containerd_hosts_toml(mirror, {access.host: access}, server, authorization), end="")
 
 
 def _print_docker(access: RegistryAccess, options: argparse.Namespace) -> None:

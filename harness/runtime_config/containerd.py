@@ -21,29 +21,38 @@ def hosts_dir_path(registry_name: str) -> str:
 
 
 def containerd_hosts_toml(mirror: Mirror, accesses: dict[str, RegistryAccess],
-                          fallback_server: str | None = None) -> str:
+                          fallback_server: str | None = None, authorization: dict[str, str] | None = None) -> str:
     """hosts.toml sending pulls of ``mirror.registry`` images to its endpoints, in order.
 
     ``server`` is ``fallback_server`` or else the first endpoint: containerd falls back to the
     server last, and without one it would quietly use the registry's default upstream
     (registry-1.docker.io for docker.io). ``accesses`` (keyed by HOST:PORT) give CA and skip_verify.
+    ``authorization`` (HOST:PORT -> an Authorization header value: Basic credentials, or a Bearer token for
+    the repository pulled) is sent to that host's endpoints: credentials stay off every command line,
+    and the file, which then holds a secret, must be written 0600.
     """
     endpoints = list(dict.fromkeys(normalize_endpoint(e) for e in mirror.endpoints))
     if not endpoints and not fallback_server:
         raise RvconformError(f"mirror {mirror.registry!r} has no endpoint",
                              fix="give it at least one endpoint URL such as http://HOST:PORT")
     server = normalize_endpoint(fallback_server) if fallback_server else endpoints[0]
-    lines = [*_rewrite_note(mirror), *_auth_notes(endpoints, accesses)]
+    authorization = authorization or {}
+    lines = [*_rewrite_note(mirror), *_auth_notes([e for e in endpoints if endpoint_host(e) not in authorization],
+                                                  accesses)]
     lines += [f"server = {quote(server)}", *_tls_lines(accesses.get(endpoint_host(server)), "")]
     for endpoint in endpoints:
         lines += ["", f"[host.{quote(endpoint)}]", f"  capabilities = {CAPABILITIES}"]
         if urlsplit(endpoint).path not in ("", "/", "/v2"):
             lines.append("  override_path = true")
         lines += _tls_lines(accesses.get(endpoint_host(endpoint)), "  ")
+        if endpoint_host(endpoint) in authorization:
+            value = authorization[endpoint_host(endpoint)]
+            lines += [f"  [host.{quote(endpoint)}.header]", f"    Authorization = {quote(value)}"]
     return "\n".join(lines) + "\n"
 
 
-def k3s_to_containerd(mirrors: list[Mirror], accesses: dict[str, RegistryAccess]) -> dict[str, str]:
+def k3s_to_containerd(mirrors: list[Mirror], accesses: dict[str, RegistryAccess],
+                      authorization: dict[str, str] | None = None) -> dict[str, str]:
     """What k3s makes of a registries.yaml, for a stock containerd: hosts.toml path -> content.
 
     One file per mirrored registry name, plus one per configured registry that has TLS settings
@@ -51,13 +60,13 @@ def k3s_to_containerd(mirrors: list[Mirror], accesses: dict[str, RegistryAccess]
     endpoint are skipped, as k3s does.
     """
     files = {
-        f"{hosts_dir_path(m.registry)}/hosts.toml": containerd_hosts_toml(m, accesses)
+        f"{hosts_dir_path(m.registry)}/hosts.toml": containerd_hosts_toml(m, accesses, authorization=authorization)
         for m in mirrors if m.endpoints
     }
     for host, access in sorted(accesses.items()):
         path = f"{hosts_dir_path(host)}/hosts.toml"
         if path not in files and access.has_tls_settings:
-            files[path] = containerd_hosts_toml(Mirror(host, (access.url,)), accesses)
+            files[path] = containerd_hosts_toml(Mirror(host, (access.url,)), accesses, authorization=authorization)
     return files
 
 

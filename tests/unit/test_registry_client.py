@@ -56,7 +56,7 @@ def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Regist
         f"/v2/riscv64/tiny/manifests/{digest_of(MANIFEST)}": (200, {"Content-Type": DOCKER_MANIFEST}, MANIFEST),
         "/v2/riscv64/tiny/manifests/multi": (200, {"Content-Type": OCI_INDEX}, INDEX),
         "/v2/riscv64/tiny/tags/list": (200, {}, b'{"name": "riscv64/tiny", "tags": ["1", "multi"]}'),
-        "/v2/private/x/manifests/1": (401, {}, b"{}"),
+        "/v2/private/x/manifests/1": (401, {"WWW-Authenticate": 'Basic realm="lab"'}, b"{}"),
         f"/v2/riscv64/tiny/blobs/{digest_of(BLOB)}": (200, {}, BLOB),
         f"/v2/riscv64/tiny/blobs/{digest_of(b'other')}": (200, {}, BLOB),
     }
@@ -76,10 +76,16 @@ def test_a_manifest_is_read_with_its_digest_and_media_type(registry: RegistryCli
     assert registry.manifest("riscv64/tiny", "nodigest").digest == digest_of(MANIFEST), "hashed when not sent"
 
 
-def test_a_missing_manifest_names_the_tags_there_and_credentials_are_named(registry: RegistryClient) -> None:
+def test_a_missing_manifest_names_the_tags_there_and_credentials_are_named(
+    registry: RegistryClient, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "no-docker-config"))
+    for name in ("RVCONFORM_REGISTRY_USERNAME", "RVCONFORM_REGISTRY_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
     with pytest.raises(RegistryError, match=r"has no manifest riscv64/tiny:2[\s\S]*tags here: 1, multi"):
         registry.manifest("riscv64/tiny", "2")
-    with pytest.raises(RegistryError, match="asks for credentials to read manifest private/x:1"):
+    with pytest.raises(RegistryError, match=r"asks for credentials and none were found[\s\S]*fix: set "
+                                            r"RVCONFORM_REGISTRY_USERNAME and RVCONFORM_REGISTRY_PASSWORD"):
         registry.manifest("private/x", "1")
     assert registry.tags("riscv64/none") == []
 

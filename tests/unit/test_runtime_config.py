@@ -1,6 +1,7 @@
 """Registry configs for a board's runtime: each case checks one rule of one format (containerd hosts.toml, docker
 daemon.json, k3s registries.yaml), of the reference workflow's config, or of `rvconform config`."""
 
+import base64
 import json
 import tomllib
 from pathlib import Path
@@ -402,3 +403,20 @@ def test_board_examples_are_board_urls() -> None:
              if line.strip() and not line.startswith("#")]
     assert {"local", "qemu", "qemu://?cpus=2&memory=2048"} <= set(lines)
     assert {parse_board_url(line).kind for line in lines} == {"local", "qemu", "ssh"}
+
+
+def test_config_containerd_auth_header_carries_basic_credentials_in_valid_toml(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAB_PASSWORD", 'pa"ss')
+    assert main(["containerd", "--registry", "https://10.0.2.2:5000", "--ca-file", "/etc/lab/ca.crt",
+                 "--username", "lab", "--password-env", "LAB_PASSWORD", "--auth-header"]) == 0
+    out = capsys.readouterr().out
+    _, *sections = out.split("\n# /etc/containerd/certs.d/")
+    files = {s.split("\n", 1)[0]: tomllib.loads(s.split("\n", 1)[1]) for s in sections}
+    host = files["10.0.2.2:5000/hosts.toml"]["host"]["https://10.0.2.2:5000"]
+    assert host["ca"] == "/etc/lab/ca.crt"
+    assert host["header"]["Authorization"] == "Basic " + base64.b64encode(b'lab:pa"ss').decode()
+    assert "needs credentials, which hosts.toml does not carry" not in out
+    with pytest.raises(RvconformError, match="--auth-header needs credentials"):
+        main(["containerd", "--registry", "https://10.0.2.2:5000", "--auth-header"])
