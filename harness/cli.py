@@ -81,8 +81,8 @@ def run(args: list[str]) -> int:
     # ...) would do nothing in a run, so they stay out of `rvconform run --help`.
     status = int(pytest.main([*targets, "-p", "no:pytest11.testinfra", *options, *args]))
     if status == pytest.ExitCode.NO_TESTS_COLLECTED:
-        print("rvconform run: no test was selected, so nothing was checked; check --recipe, --board and -k",
-              file=sys.stderr)
+        print("rvconform run: no test ran (none was selected, or every selected one was skipped), so nothing "
+              "was checked; check --recipe, --board and -k", file=sys.stderr)
     return RUN_EXIT_CODES.get(status, status)
 
 

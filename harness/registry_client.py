@@ -49,7 +49,7 @@ class RegistryClient:
         except requests.RequestException as error:
             raise RegistryError(
                 f"registry {self.url} does not answer: {error}",
-                fix="check that it runs and that the URL given with --registry is right",
+                fix=f"check that a registry runs and answers at {self.url}",
             ) from None
         return response
 
@@ -59,7 +59,7 @@ class RegistryClient:
         if response.status_code not in (200, 401):
             raise RegistryError(
                 f"{self.url}/v2/ answered {response.status_code}, not a registry API",
-                fix="point --registry at the registry's base URL, e.g. http://HOST:5000",
+                fix="use the registry's base URL, e.g. http://HOST:5000",
             )
 
     def manifest(self, repository: str, reference: str) -> Manifest:
