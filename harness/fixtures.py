@@ -114,6 +114,8 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
     builder = Builder(
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
+        tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
+        work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
     )
     return ImageSupply(rv_run, builder, rv_settings.images)
 
