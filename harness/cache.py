@@ -27,15 +27,18 @@ SWEPT_KINDS = ("sources", "blobs")
 MIN_PARTIAL_AGE = 10.0
 
 
-def cache_dir(kind: str) -> Path:
-    """The cache directory for one kind of thing, created on first use."""
+def cache_root() -> Path:
+    """The cache: $RVCONFORM_CACHE, else $XDG_CACHE_HOME/rvconform, else ~/.cache/rvconform."""
     root = os.environ.get("RVCONFORM_CACHE")
     if root:
-        base = Path(root)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME")
-        base = (Path(xdg) if xdg else Path.home() / ".cache") / "rvconform"
-    path = base / kind
+        return Path(root)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "rvconform"
+
+
+def cache_dir(kind: str) -> Path:
+    """The cache directory for one kind of thing, created on first use."""
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
 

@@ -234,10 +234,8 @@ def _blame_stopped_containers(item: pytest.Item, report: pytest.TestReport) -> N
     """A test that failed while a container it needed had stopped (killed, crashed) says that, with the
     container's exit code and log, instead of the client's error (a refused connection, a port not shown)."""
     causes = stopped_containers(getattr(item, "funcargs", {}))
-    if causes:
-        seen = report.longreprtext.strip().splitlines()
-        first = next((line[1:].strip() for line in seen if line.startswith("E ")), seen[-1] if seen else "")
-        report.longrepr = "\n".join(causes) + f"\n(what the test saw: {first})"
+    if causes:  # what the client saw (a refused connection, an unpublished port) follows from it: not repeated
+        report.longrepr = "\n".join(causes)
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
