@@ -32,9 +32,10 @@ commands:
 exit status of `rvconform run`:
   0    every selected check passed (skipped checks say why in the report)
   1    a check failed, or could not run because something it needs failed (an error)
-  2    usage or set-up error: a bad option or recipe, nothing selected, a missing prerequisite
+  2    usage or set-up error: a bad option or recipe, nothing selected (or every selected test
+       skipped), a missing prerequisite
   3    internal error in rvconform or pytest (please report it with the output)
-  130  interrupted (Ctrl-C or SIGTERM); reports/results.json and the report header say so
+  130  interrupted (Ctrl-C or SIGTERM); junit.xml, report.html and results.json say so
 Other commands: 0 success, 1 a doctor check failed, 2 usage or set-up error.
 """
 

@@ -124,11 +124,11 @@ def test_a_typo_in_a_check_profile_is_a_recipe_error_naming_file_key_and_known_k
 
 
 @contextmanager
-def interruptible_run(*args: str, cwd: Path) -> Iterator[subprocess.Popen[str]]:
+def interruptible_run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[str]]:
     """``rvconform run`` in its own process group, as a terminal runs it (so Ctrl-C reaches it)."""
     process = subprocess.Popen([sys.executable, "-m", "harness.cli", "run", "-p", "no:cacheprovider", *args],
                                cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               stdin=subprocess.DEVNULL, start_new_session=True)
+                               stdin=subprocess.DEVNULL, start_new_session=True, env={**os.environ, **(env or {})})
     try:
         yield process
     finally:
@@ -145,7 +145,8 @@ def test_an_interrupted_run_says_so_in_every_report_exits_130_and_records_no_siz
                            cwd=ROOT) as process:
         # test_starts of never-ready waits up to 300 s: the run is surely mid-way once junit's cases began.
         wait_until(lambda: _container_of(recipes), what="the run's never-ready container", deadline=Deadline(600),
-                   retry_on=(AssertionError,), interval=0.5)
+                   retry_on=(AssertionError,), interval=0.5,
+                   alive=lambda: None if process.poll() is None else "the run ended")
         os.killpg(process.pid, signal.SIGINT)
         interrupted = time.monotonic()
         output, _ = process.communicate(timeout=60)
@@ -294,16 +295,17 @@ def test_a_run_killed_mid_download_leaves_nothing_after_the_next_runs_sweep(tmp_
     before = set(runs_root().iterdir()) if runs_root().is_dir() else set()
     try:
         with interruptible_run("--recipes", str(recipes), "--recipe", "tiny-source", "--reports",
-                               str(tmp_path / "killed"), cwd=ROOT) as process:
+                               str(tmp_path / "killed"), cwd=ROOT, env=env) as process:
             def downloading() -> Path:
-                assert process.poll() is None, "the run ended before its download began"
                 partial = list(sources.glob(f"{PARTIAL_PREFIX}*"))
                 contexts = [p for run in set(runs_root().iterdir()) - before for p in run.glob("contexts/*")]
                 assert partial and contexts, "not downloading yet"
                 return contexts[0]
 
             context = wait_until(downloading, what="the download", deadline=Deadline(300),
-                                 retry_on=(AssertionError,), interval=0.2)
+                                 retry_on=(AssertionError,), interval=0.2,
+                                 alive=lambda: None if process.poll() is None else "the run ended",
+                                 logs=lambda: process.stdout.read() if process.poll() is not None else "")
             run_dir = context.parents[1]
             assert list(sources.glob("*.lock")), "the download holds its lock file"
             os.killpg(process.pid, signal.SIGKILL)
