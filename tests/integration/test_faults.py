@@ -211,6 +211,33 @@ def test_a_container_killed_mid_run_is_reported_as_exited_in_every_test_that_nee
         assert float(case.get("time")) < 15
 
 
+def test_a_failed_start_says_each_line_once(tmp_path: Path, recipes_dir) -> None:
+    reports = tmp_path / "reports"
+    result, _ = rvconform("--recipes", str(recipes_dir("exits-at-start")), "--reports", str(reports),
+                          "-k", "test_starts", timeout=600)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    text = _text(junit_cases(reports / "junit.xml")["test_starts[exits-at-start-local]"])
+    assert text.count("exited with code 3") == 1 and text.count("/etc/redis.conf not found") == 1, text
+    assert "is None" not in text and "where" not in text, "no assertion explanation repeating the error's repr"
+
+
+def test_a_fix_hint_names_only_options_the_user_gave(tmp_path: Path, recipes_dir) -> None:
+    from harness.errors import RegistryError
+    from harness.registry_client import RegistryClient
+
+    with pytest.raises(RegistryError) as caught:
+        RegistryClient("http://127.0.0.1:9").ping()
+    assert "--registry" not in str(caught.value), "the run's own registry was not given with --registry"
+    reports = tmp_path / "reports"
+    result, seconds = rvconform("--recipes", str(recipes_dir("tiny")), "--reports", str(reports),
+                                "--registry", "http://127.0.0.1:9", "-k", "test_build", timeout=120)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr
+    text = _text(junit_cases(reports / "junit.xml")["test_build[tiny]"])
+    assert "--registry http://127.0.0.1:9: registry http://127.0.0.1:9 does not answer" in text, text
+    assert "fix: check that the registry runs and that --registry http://127.0.0.1:9 is its base URL" in text
+    assert seconds < 60
+
+
 # --- item 4: runs that share the cache do not disturb each other -----------------------------------------
 
 def test_two_versions_of_a_recipe_each_check_their_own_image_and_keep_their_cached_push(tmp_path: Path) -> None:
