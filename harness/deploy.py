@@ -81,9 +81,10 @@ def deploy(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float
     return deployment
 
 
-def wait_ready(deployment: Deployment, deadline: Deadline) -> None:
-    """Wait until the deployment's service is ready (e.g. again, after a restart); ReadinessTimeout if not."""
-    rule = _readiness(deployment.recipe)
+def wait_ready(deployment: Deployment, deadline: Deadline, log_from: int = 0) -> None:
+    """Wait until the deployment's service is ready (again, after a restart: then a log rule looks only at the
+    log from character ``log_from`` on); ReadinessTimeout if not."""
+    rule = _readiness(deployment.recipe, log_from)
     if rule is None:
         return
     board, container = deployment.board, deployment.container
@@ -118,7 +119,7 @@ def _attempt_seconds(deadline: Deadline) -> float:
     return min(ATTEMPT_SECONDS, max(MIN_ATTEMPT_SECONDS, deadline.remaining()))
 
 
-def _readiness(recipe: Recipe) -> _Readiness | None:
+def _readiness(recipe: Recipe, log_from: int = 0) -> _Readiness | None:
     """The built-in profile's protocol probe, else the declared ``ready`` rule, else a TCP connection to the
     port (a proxy may accept it early), else nothing to wait for. "Not ready" always includes no connection
     yet (OSError) and a port mapping a board does not show yet (BoardError)."""
@@ -128,7 +129,7 @@ def _readiness(recipe: Recipe) -> _Readiness | None:
         answers = probe.answers
         return _Readiness(lambda d, s: answers(d.endpoint(), s), (OSError, BoardError, *probe.not_ready), port)
     if recipe.ready is not None:
-        return _Readiness(declared_attempt(recipe.ready), (BoardError, *NOT_READY), describe(recipe.ready))
+        return _Readiness(declared_attempt(recipe.ready, log_from), (BoardError, *NOT_READY), describe(recipe.ready))
     if recipe.port:
         return _Readiness(tcp_accepts, (OSError, BoardError), port)
     return None

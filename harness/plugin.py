@@ -27,7 +27,7 @@ from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest thro
 from harness.fixtures import stopped_containers
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.progress_display import Display
-from harness.recipes import Recipe, load_recipes
+from harness.recipes import Recipe, load_recipes, with_structure_tests
 from harness.results import ResultCollector
 from harness.run import Run
 from harness.run.records import BOARD, IMAGE, REGISTRY, SIZE
@@ -169,7 +169,8 @@ def _recipes(config: pytest.Config) -> list[Recipe]:
     if RECIPES not in config.stash:
         settings = config.stash[SETTINGS]
         try:
-            config.stash[RECIPES] = load_recipes(settings.recipes_dir, list(settings.recipe_names) or None)
+            loaded = load_recipes(settings.recipes_dir, list(settings.recipe_names) or None)
+            config.stash[RECIPES] = [with_structure_tests(recipe, settings.structure_tests) for recipe in loaded]
             unknown = sorted(set(settings.images) - {r.name for r in config.stash[RECIPES]})
             if unknown:
                 raise RvconformError(f"--image names recipe(s) {', '.join(unknown)}, which are not selected "

@@ -18,9 +18,12 @@ if TYPE_CHECKING:
 class RunSpec:
     """How to start a container: a short name, an optional command, environment and ports to publish.
 
-    ``command`` means what it means to docker: the arguments of the image's entrypoint. ``entrypoint`` is
-    that entrypoint, from the image config the caller resolved, for runtimes that replace the whole
-    process instead (containerd's ctr).
+    ``command`` means what it means to docker: the arguments of the image's entrypoint (its cmd).
+    With ``replace_entrypoint`` False, ``entrypoint`` is the image's own entrypoint, from the image config
+    the caller resolved, for runtimes that replace the whole process instead (containerd's ctr); docker
+    ignores it. With ``replace_entrypoint`` True, ``entrypoint`` replaces the image's on every runtime
+    (``()`` clears it) and the image's cmd is dropped, as ``docker run --entrypoint`` does.
+    ``user`` is ``USER[:GROUP]`` (names or ids), as ``docker run -u`` takes it; None keeps the image's.
     """
 
     name: str
@@ -31,9 +34,16 @@ class RunSpec:
     user: str | None = None
     replace_entrypoint: bool = False
 
+    def __post_init__(self) -> None:
+        if self.replace_entrypoint and not self.entrypoint and not self.command:
+            raise ValueError(f"RunSpec {self.name!r}: the entrypoint is cleared and there is no command, "
+                             "so there is nothing to run; give a command or an entrypoint")
+
     @property
     def process(self) -> tuple[str, ...] | None:
         """The whole process to run (entrypoint and command), or None for the image's own."""
+        if self.replace_entrypoint:
+            return (*self.entrypoint, *(self.command or ()))
         return (*self.entrypoint, *self.command) if self.command else None
 
 
@@ -138,17 +148,26 @@ class Board(ABC):
 
     @abstractmethod
     def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
-        """Run a container to completion and return its exit status and output."""
+        """Run a container to completion and return its exit status, stdout and stderr (apart).
 
+        A process the runtime cannot start is exit status 127 when its program is not found, 126 when it
+        cannot be executed (the shell's convention, on every runtime), the runtime's message on stderr.
+        BoardError when it does not finish within ``timeout``; the container is removed either way.
+        """
+
+    @abstractmethod
     def exec(self, container: Container, command: tuple[str, ...], env: dict[str, str] | None = None,
              user: str | None = None, timeout: float = 60.0) -> CommandResult:
-        """Run ``command`` inside the running ``container`` to completion (docker exec, ctr tasks exec)."""
-        raise NotImplementedError(f"{self.name}: exec into a container")
+        """Run ``command`` inside the running ``container`` to completion (docker exec, ctr tasks exec):
+        its exit status, stdout and stderr apart, with ``env`` added to the container's environment, as
+        ``user`` (USER[:GROUP]) when given. 127/126 as for run_once. BoardError when the container is not
+        there or not running, or the command does not finish within ``timeout``."""
 
+    @abstractmethod
     def restart(self, container: Container, timeout: float = 30.0) -> None:
         """Stop ``container`` (SIGTERM, then SIGKILL after ``timeout``) and start it again: the same
-        container, so its filesystem and volumes are kept; ports are published again."""
-        raise NotImplementedError(f"{self.name}: restart a container")
+        container, so its filesystem and volumes are kept; ports are published again (``endpoint``
+        answers with the new ones). BoardError when it is not there or will not stop."""
 
     @abstractmethod
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import subprocess
@@ -13,17 +14,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import docker.errors
+import requests
 from docker import DockerClient
 from docker.models.containers import Container as EngineContainer
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
-from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image
+from harness.boards.engine_exec import engine_exec
+from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image, start_failure_status
 from harness.boards.url import BoardSpec
 from harness.engine import engine
 from harness.errors import BoardError, BoardUnreachable, EngineError
 from harness.image_ref import ImageRef
 from harness.labels import BOARD
 from harness.registry_mirror import endpoints
+from harness.wait import Deadline
 
 if TYPE_CHECKING:
     from harness.run import Run
@@ -99,30 +103,78 @@ class LocalBoard(Board):
         return PullResult(name, pulled.digest, pulled.platform, seconds)
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
+        created = self._create(ref, spec)
         try:
-            created = self.engine.containers.run(
-                self.sees(ref).pinned, command=list(spec.command) if spec.command else None,
-                environment=spec.env, detach=True, labels=self.labels, name=self._container_name(spec),
-                network=self._ensure_network(), ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
-            )
+            created.start()
         except docker.errors.APIError as error:
+            self.remove(Container(created.id, created.name, ref.pinned))
             raise BoardError(f"local: cannot start {ref.pinned}: {error.explanation or error}") from None
         return Container(handle=created.id, name=created.name, image=ref.pinned)
 
-    def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
-        container = self.run(ref, spec)
+    def _create(self, ref: ImageRef, spec: RunSpec) -> EngineContainer:
+        # [""] is the engine's "no entrypoint" (an empty list would keep the image's).
+        entrypoint = (list(spec.entrypoint) or [""]) if spec.replace_entrypoint else None
         try:
-            engine_container = self._get(container)
+            return self.engine.containers.create(
+                self.sees(ref).pinned, command=list(spec.command) if spec.command else None,
+                entrypoint=entrypoint, user=spec.user or "", environment=spec.env, labels=self.labels,
+                name=self._container_name(spec), network=self._ensure_network(),
+                ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
+            )
+        except docker.errors.APIError as error:
+            raise BoardError(f"local: cannot create a container of {ref.pinned}: {error.explanation or error}",
+                             fix="check the image's entrypoint, command and user") from None
+
+    def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
+        created = self._create(ref, spec)
+        container = Container(handle=created.id, name=created.name, image=ref.pinned)
+        try:
             try:
-                status = engine_container.wait(timeout=timeout)["StatusCode"]
+                created.start()
+            except docker.errors.APIError as error:
+                message = str(error.explanation or error)
+                status = start_failure_status(message)
+                if status is None:
+                    raise BoardError(f"local: cannot start {ref.pinned}: {message}") from None
+                return CommandResult(exit_status=status, stdout="", stderr=message)
+            try:
+                status = created.wait(timeout=timeout)["StatusCode"]
             except Exception:  # the engine client raises a requests timeout here
                 raise BoardError(f"local: {spec.name} did not finish within {timeout:.0f} s:\n"
                                  f"{self.logs(container)}") from None
-            stdout = engine_container.logs(stdout=True, stderr=False).decode(errors="replace")
-            stderr = engine_container.logs(stdout=False, stderr=True).decode(errors="replace")
+            stdout = created.logs(stdout=True, stderr=False).decode(errors="replace")
+            stderr = created.logs(stdout=False, stderr=True).decode(errors="replace")
             return CommandResult(exit_status=status, stdout=stdout, stderr=stderr)
         finally:
             self.remove(container)
+
+    def exec(self, container: Container, command: tuple[str, ...], env: dict[str, str] | None = None,
+             user: str | None = None, timeout: float = 60.0) -> CommandResult:
+        what = f"local: exec of `{command[0] if command else ''}` in {container.name}"
+        try:
+            return engine_exec(self.engine.api, container.handle, command, env, user, Deadline(timeout))
+        except docker.errors.NotFound:
+            raise BoardError(f"{what}: the container is not there (removed?)",
+                             fix="exec into a container the board started and has not removed") from None
+        except docker.errors.APIError as error:  # e.g. 409: the container is not running
+            raise BoardError(f"{what}: {error.explanation or error}",
+                             fix="exec into a running container; see its logs for why it stopped") from None
+        except TimeoutError:
+            raise BoardError(f"{what} did not finish within {timeout:.0f} s (its process was killed)") from None
+
+    def restart(self, container: Container, timeout: float = 30.0) -> None:
+        try:
+            # The engine sends SIGTERM, SIGKILL after `timeout`, then starts the same container again.
+            self._get(container).restart(timeout=max(1, math.ceil(timeout)))
+        except docker.errors.NotFound:
+            raise BoardError(f"local: cannot restart {container.name}: the container is not there (removed?)",
+                             fix="restart a container the board started and has not removed") from None
+        except docker.errors.APIError as error:
+            raise BoardError(f"local: restart of {container.name} failed: {error.explanation or error}",
+                             fix="see the container's logs") from None
+        except requests.RequestException as error:
+            raise BoardError(f"local: restart of {container.name} did not finish: {error}",
+                             fix="the engine did not stop the container; see `docker inspect` on it") from None
 
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:
         engine_container = self._get(container)

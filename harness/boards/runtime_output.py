@@ -60,3 +60,29 @@ def docker_port(mapping: str) -> int | None:
     """The host port of `docker port NAME PORT/tcp` (first line, e.g. ``127.0.0.1:49153``); None when unpublished."""
     lines = mapping.split()
     return int(lines[0].rsplit(":", 1)[1]) if lines else None
+
+
+#: What the runtimes say when a container's process could not be started because its program is missing.
+_NOT_FOUND = re.compile(r"executable file (`[^`]*` )?not found|no such file or directory|command was not found",
+                        re.IGNORECASE)
+
+
+def start_failure_status(message: str) -> int | None:
+    """The exit status a shell gives a process the runtime could not start, from the runtime's message:
+    127 when its program is not found, 126 when it is found but cannot be run (e.g. permission denied);
+    None when ``message`` is not such a failure. Runtimes disagree (docker exec says 126 for a missing
+    program, docker run 127, ctr 1): the boards report the shell's numbers on every runtime."""
+    if "OCI runtime" not in message:
+        return None
+    return 127 if _NOT_FOUND.search(message) else 126
+
+
+def docker_frames(stream: bytes) -> tuple[bytes, bytes]:
+    """stdout and stderr of docker's multiplexed attach/exec stream (8-byte headers: stream, 0, 0, 0, size)."""
+    parts: dict[int, bytearray] = {1: bytearray(), 2: bytearray()}
+    offset = 0
+    while offset + 8 <= len(stream):
+        kind, size = stream[offset], int.from_bytes(stream[offset + 4:offset + 8], "big")
+        parts.get(kind, parts[1]).extend(stream[offset + 8:offset + 8 + size])
+        offset += 8 + size
+    return bytes(parts[1]), bytes(parts[2])

@@ -4,7 +4,10 @@ containerd's ctr (plain, or k3s's embedded one). One interface, so the SSH board
 from __future__ import annotations
 
 import json
+import math
+import re
 import shlex
+import uuid
 from abc import ABC, abstractmethod
 
 from harness.boards.base import CommandResult, RunSpec
@@ -17,14 +20,18 @@ from harness.boards.runtime_output import (
     docker_exit,
     docker_image,
     docker_port,
+    start_failure_status,
 )
 from harness.boards.transport import SshTransport
 from harness.boards.url import RUNTIMES
-from harness.errors import BoardError
+from harness.errors import BoardError, BoardUnreachable
 from harness.labels import BOARD
+from harness.wait import Deadline, poll_until
 
 NAMESPACE = "rvconform"
 LOG_DIR = "/var/log/rvconform"
+#: How long a task may take to go after SIGKILL.
+KILL_WAIT = 30.0
 
 
 class Runtime(ABC):
@@ -47,6 +54,15 @@ class Runtime(ABC):
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult: ...
 
     @abstractmethod
+    def exec(self, name: str, command: tuple[str, ...], env: dict[str, str], user: str | None,
+             timeout: float) -> CommandResult:
+        """``command`` inside the running container ``name``; BoardError when it is not there or not running."""
+
+    @abstractmethod
+    def restart(self, name: str, timeout: float) -> None:
+        """Stop the container (SIGTERM, SIGKILL after ``timeout``) and start the same one again."""
+
+    @abstractmethod
     def service_port(self, name: str, port: int) -> int:
         """The board-side port on 127.0.0.1 where the container's ``port`` is reachable."""
 
@@ -67,6 +83,27 @@ class Runtime(ABC):
         """Remove every container and network carrying this runtime's labels."""
 
 
+#: How the runtimes say a container is not there or not running (docker, podman, ctr).
+_NO_CONTAINER = re.compile(r"no such container|is not running|container \"[^\"]*\" in namespace .*not found|"
+                           r"no running task|no container with name or ID", re.IGNORECASE)
+#: Time a restart may take beyond its grace period: the start, under emulation.
+RESTART_SLACK = 60.0
+
+
+def _env_args(flag: str, env: dict[str, str]) -> list[str]:
+    return [arg for key, value in env.items() for arg in (flag, f"{key}={value}")]
+
+
+def _shell_status(result: CommandResult, failure_statuses: tuple[int, ...]) -> CommandResult:
+    """``result`` with the shell's 127/126 when the runtime could not start the process, the runtime's
+    message on stderr (the docker CLI prints it on stdout); runtimes give that case their own numbers
+    (``failure_statuses``)."""
+    status = start_failure_status(result.output) if result.exit_status in failure_statuses else None
+    if status is None:
+        return result
+    return CommandResult(status, "", result.output.replace("\r\n", "\n"))
+
+
 class DockerCli(Runtime):
     """docker or podman: containers on a network of their own, ports published on the board's 127.0.0.1."""
 
@@ -74,6 +111,7 @@ class DockerCli(Runtime):
         super().__init__(transport, labels)
         self.program, self.network = program, network
         self._network_made = False
+        self._platforms: dict[str, str] = {}
 
     def _labels(self) -> list[str]:
         return [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
@@ -82,6 +120,7 @@ class DockerCli(Runtime):
         # docker trusts a plain-HTTP registry on loopback by itself; podman must be told.
         insecure = ["--tls-verify=false"] if plain_http and self.program == "podman" else []
         self.transport.check([self.program, "pull", *insecure, "--platform", platform, ref], timeout=600)
+        self._platforms[ref] = platform
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
 
@@ -95,20 +134,51 @@ class DockerCli(Runtime):
 
     def _create_args(self, name: str, spec: RunSpec) -> list[str]:
         self._ensure_network()
-        args = ["--name", name, "--network", self.network, *self._labels()]
-        for key, value in spec.env.items():
-            args += ["-e", f"{key}={value}"]
+        args = ["--name", name, "--network", self.network, *self._labels(), *_env_args("-e", spec.env)]
+        if spec.user:
+            args += ["--user", spec.user]
+        if spec.replace_entrypoint:
+            # The CLI takes one word (`""` clears it); the rest of a longer entrypoint goes before the command.
+            args += ["--entrypoint", spec.entrypoint[0] if spec.entrypoint else ""]
         return args
+
+    def _image_and_command(self, ref: str, spec: RunSpec) -> list[str]:
+        # The platform it was pulled for: else docker warns on the container's stderr that it is not the host's.
+        platform = ["--platform", self._platforms[ref]] if ref in self._platforms else []
+        words = [*spec.entrypoint[1:], *(spec.command or ())] if spec.replace_entrypoint else [*(spec.command or ())]
+        return [*platform, ref, *words]
 
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         ports = [arg for port in spec.ports for arg in ("-p", f"127.0.0.1::{port}")]
-        command = list(spec.command or ())
-        self.transport.check([self.program, "run", "-d", *self._create_args(name, spec), *ports, ref, *command])
+        self.transport.check([self.program, "run", "-d", *self._create_args(name, spec), *ports,
+                              *self._image_and_command(ref, spec)])
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
-        command = list(spec.command or ())
-        return self.transport.run([self.program, "run", "--rm", *self._create_args(name, spec), ref, *command],
-                                  timeout)
+        argv = [self.program, "run", "--rm", *self._create_args(name, spec), *self._image_and_command(ref, spec)]
+        try:
+            result = self.transport.run(argv, timeout)
+        except BoardUnreachable:
+            raise
+        except BoardError:
+            self.remove(name)
+            raise
+        return _shell_status(result, (125, 126, 127))
+
+    def exec(self, name: str, command: tuple[str, ...], env: dict[str, str], user: str | None,
+             timeout: float) -> CommandResult:
+        argv = [self.program, "exec", *_env_args("-e", env), *(["--user", user] if user else []), name, *command]
+        result = _shell_status(self.transport.run(argv, timeout), (125, 126, 127))
+        if result.exit_status not in (0, 126, 127) and _NO_CONTAINER.search(result.stderr):
+            raise BoardError(f"{self.transport.board}: cannot exec in {name}: {result.stderr.strip()[-300:]}",
+                             fix="exec into a running container the board started and has not removed")
+        return result
+
+    def restart(self, name: str, timeout: float) -> None:
+        grace = max(1, math.ceil(timeout))
+        result = self.transport.run([self.program, "restart", "-t", str(grace), name], grace + RESTART_SLACK)
+        if result.exit_status != 0:
+            raise BoardError(f"{self.transport.board}: restart of {name} failed: {result.output.strip()[-400:]}",
+                             fix="restart a container the board started and has not removed; see its logs")
 
     def service_port(self, name: str, port: int) -> int:
         mapped = docker_port(self.transport.check([self.program, "port", name, f"{port}/tcp"]))
@@ -172,19 +242,93 @@ class Containerd(Runtime):
 
     def _run_args(self, name: str, spec: RunSpec) -> list[str]:
         args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]
-        for key, value in spec.env.items():
-            args += ["--env", f"{key}={value}"]
-        return args
+        args += _env_args("--env", spec.env)
+        return [*args, "--user", spec.user] if spec.user else args
+
+    def _log_uri(self, name: str) -> str:
+        return f"--log-uri=file://{LOG_DIR}/{name}.log"
 
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         self.transport.check(["mkdir", "-p", LOG_DIR])
-        log = f"--log-uri=file://{LOG_DIR}/{name}.log"
-        self.transport.check([*self.ctr, "run", "-d", log, *self._run_args(name, spec), ref, name,
-                              *(spec.process or ())])
+        self._check_ctr([*self.ctr, "run", "-d", self._log_uri(name), *self._run_args(name, spec), ref, name,
+                         *(spec.process or ())])
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
-        return self.transport.run([*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name,
-                                   *(spec.process or ())], timeout)
+        # Without -d, ctr passes the container's stdout and stderr through as its own: apart.
+        argv = [*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name, *(spec.process or ())]
+        try:
+            result = self.transport.run(argv, timeout)
+        except BoardUnreachable:
+            raise
+        except BoardError:
+            self.remove(name)  # --rm happens only when ctr sees the end
+            raise
+        self._refuse_unknown_flag(result)
+        return _shell_status(result, (1,))
+
+    def exec(self, name: str, command: tuple[str, ...], env: dict[str, str], user: str | None,
+             timeout: float) -> CommandResult:
+        """ctr tasks exec; it has no flag for the environment (ctr 1.6 to 2.1), so ``env`` is given
+        through the image's ``env`` program (``env K=V COMMAND``), and an image without one says so."""
+        exec_id = f"rvconform-{uuid.uuid4().hex[:12]}"
+        wrapped = ("env", *(f"{key}={value}" for key, value in env.items()), *command) if env else command
+        argv = [*self.ctr, "tasks", "exec", "--exec-id", exec_id, *(["--user", user] if user else []), name,
+                *wrapped]
+        try:
+            result = self.transport.run(argv, timeout)
+        except BoardUnreachable:
+            raise
+        except BoardError:
+            self.transport.run([*self.ctr, "tasks", "kill", "--exec-id", exec_id, "-s", "SIGKILL", name])
+            raise
+        self._refuse_unknown_flag(result)
+        if result.exit_status != 0 and result.stderr.startswith("ctr: ") and _NO_CONTAINER.search(result.stderr):
+            raise BoardError(f"{self.transport.board}: cannot exec in {name}: {result.stderr.strip()[-300:]}",
+                             fix="exec into a running container the board started and has not removed")
+        if env and result.exit_status != 0 and re.search(r'exec: "env": .*not found', result.stderr):
+            raise BoardError(f"{self.transport.board}: cannot set environment variables for an exec in {name}: "
+                             "ctr tasks exec has no --env, and the image has no `env` program to carry them",
+                             fix="drop `env` from the exec, or add an `env` program to the image")
+        return _shell_status(result, (1,))
+
+    def restart(self, name: str, timeout: float) -> None:
+        """kill SIGTERM, wait ``timeout`` for the task to stop (then SIGKILL), delete the task and start a
+        new one of the same container (same snapshot), its output appended to the same log file."""
+        status = self._task_status(name)
+        if status is None and name not in self.transport.run([*self.ctr, "containers", "ls", "-q"]).stdout.split():
+            raise BoardError(f"{self.transport.board}: cannot restart {name}: the container is not there (removed?)",
+                             fix="restart a container the board started and has not removed")
+        if status is not None:
+            self._stop(name, timeout)
+            self.transport.run([*self.ctr, "tasks", "delete", name])
+        self._exits.pop(name, None)
+        self._check_ctr([*self.ctr, "tasks", "start", "-d", self._log_uri(name), name])
+
+    def _stop(self, name: str, timeout: float) -> None:
+        for signal_name, grace in (("SIGTERM", timeout), ("SIGKILL", KILL_WAIT)):
+            if self._task_status(name) in CTR_LIVE_STATES:
+                self.transport.run([*self.ctr, "tasks", "kill", "-s", signal_name, name])
+            if poll_until(lambda: self._task_status(name) not in CTR_LIVE_STATES, Deadline(grace), interval=0.5):
+                return
+        raise BoardError(f"{self.transport.board}: {name} did not stop within {timeout:.0f} s of SIGTERM and "
+                         f"{KILL_WAIT:.0f} s of SIGKILL (task {self._task_status(name)})",
+                         fix="see the board's containerd log; the task may be stuck in the kernel")
+
+    def _task_status(self, name: str) -> str | None:
+        return ctr_task_status(self.transport.check([*self.ctr, "tasks", "ls"]), name)
+
+    def _check_ctr(self, argv: list[str]) -> None:
+        result = self.transport.run(argv)
+        self._refuse_unknown_flag(result)
+        if result.exit_status != 0:
+            raise BoardError(f"{self.transport.board}: `{shlex.join(argv[-3:])}` ... exited {result.exit_status}: "
+                             f"{result.output.strip()[-800:]}")
+
+    def _refuse_unknown_flag(self, result: CommandResult) -> None:
+        flag = re.search(r"flag provided but not defined: (\S+)", result.stderr)
+        if result.exit_status != 0 and flag:
+            raise BoardError(f"{self.transport.board}: this board's ctr has no {flag.group(1)} flag",
+                             fix="use containerd 1.7 or later on the board (ctr run --user came with it)")
 
     def service_port(self, name: str, port: int) -> int:
         return port
@@ -195,7 +339,7 @@ class Containerd(Runtime):
     def exited(self, name: str) -> str | None:
         if name in self._exits:
             return self._exits[name]
-        status = ctr_task_status(self.transport.check([*self.ctr, "tasks", "ls"]), name)
+        status = self._task_status(name)
         if status in CTR_LIVE_STATES:
             return None
         if status is None:

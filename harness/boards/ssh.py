@@ -117,6 +117,13 @@ class SshBoard(Board):
         name = f"rvconform-{spec.name}-{uuid.uuid4().hex[:8]}"
         return self.runtime.run_once(self.sees(ref).pinned, name, spec, timeout)
 
+    def exec(self, container: Container, command: tuple[str, ...], env: dict[str, str] | None = None,
+             user: str | None = None, timeout: float = 60.0) -> CommandResult:
+        return self.runtime.exec(container.handle, command, env or {}, user, timeout)
+
+    def restart(self, container: Container, timeout: float = 30.0) -> None:
+        self.runtime.restart(container.handle, timeout)
+
     def endpoint(self, container: Container, port: int) -> tuple[str, int]:
         board_port = self.runtime.service_port(container.handle, port)
         key = ("127.0.0.1", board_port)

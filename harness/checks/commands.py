@@ -8,37 +8,62 @@ CST's ``setup`` and ``teardown`` commands run in the same container as the teste
 from __future__ import annotations
 
 import shlex
+from dataclasses import dataclass, field
+from typing import Any
 
 from harness.boards import Board, CommandResult, Container, RunSpec
-from harness.checks.spec import CommandCheck
+from harness.checks.spec import CommandCheck, expand_variables
 from harness.checks.text import shown, text_problems
 from harness.image_ref import ImageRef
 
 SHELL = "/bin/sh"
+
+
+@dataclass(frozen=True)
+class ImageConfig:
+    """What a command check needs of the image config: its entrypoint and its environment."""
+
+    entrypoint: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, config: dict[str, Any]) -> ImageConfig:
+        """From an image config blob (``{"config": {"Entrypoint": ..., "Env": [...]}}``)."""
+        inner = config.get("config") or {}
+        env = dict(item.partition("=")[::2] for item in inner.get("Env") or [])
+        return cls(tuple(inner.get("Entrypoint") or ()), env)
 SETUP_FAILED = "rvconform: setup command failed:"
 
 
-def one_off_spec(check: CommandCheck, image_entrypoint: tuple[str, ...], name: str) -> RunSpec:
-    """How to start the one-off container of ``check`` (``image_entrypoint``: the image config's)."""
+def one_off_spec(check: CommandCheck, image: ImageConfig, name: str) -> RunSpec:
+    """How to start the one-off container of ``check`` from the image whose config is ``image``."""
     command, entrypoint = check.command, check.entrypoint
     if check.setup or check.teardown:
         command, entrypoint = (_with_setup(check, entrypoint or ()),), (SHELL, "-c")
+    env = expanded_env(check, image.env)
     if entrypoint is None:
-        return RunSpec(name=name, command=command, env=check.env, user=check.user, entrypoint=image_entrypoint)
-    return RunSpec(name=name, command=command, env=check.env, user=check.user, entrypoint=entrypoint,
+        return RunSpec(name=name, command=command, env=env, user=check.user, entrypoint=image.entrypoint)
+    return RunSpec(name=name, command=command, env=env, user=check.user, entrypoint=entrypoint,
                    replace_entrypoint=True)
 
 
-def run_one_off(board: Board, ref: ImageRef, check: CommandCheck, image_entrypoint: tuple[str, ...],
-                name: str) -> CommandResult:
+def expanded_env(check: CommandCheck, image_env: dict[str, str]) -> dict[str, str]:
+    """The check's environment, ``$NAME`` and ``${NAME}`` in its values expanded against the image's own
+    environment (``PATH=/opt/bin:$PATH``), as container-structure-test does."""
+    # A value without "$" is kept as it is: it may be a masked value from rvconform's own environment.
+    return {key: expand_variables(value, image_env) if "$" in value else value for key, value in check.env.items()}
+
+
+def run_one_off(board: Board, ref: ImageRef, check: CommandCheck, image: ImageConfig, name: str) -> CommandResult:
     """Run ``check`` in a container of its own on ``board`` (removed afterwards)."""
-    return board.run_once(ref, one_off_spec(check, image_entrypoint, name), timeout=check.timeout)
+    return board.run_once(ref, one_off_spec(check, image, name), timeout=check.timeout)
 
 
-def run_exec(board: Board, container: Container, check: CommandCheck) -> CommandResult:
+def run_exec(board: Board, container: Container, check: CommandCheck, image_env: dict[str, str]) -> CommandResult:
     """Run ``check`` inside the running service ``container``."""
     command = (SHELL, "-c", _with_setup(check, ())) if check.setup or check.teardown else check.command
-    return board.exec(container, command, env=check.env, user=check.user, timeout=check.timeout)
+    return board.exec(container, command, env=expanded_env(check, image_env), user=check.user,
+                      timeout=check.timeout)
 
 
 def result_problems(check: CommandCheck, result: CommandResult) -> list[str]:

@@ -379,7 +379,18 @@ class _RunOptions:
         if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
             raise file.fail("containerRunOptions", f"envVars must be a list of variable names, found {names!r}",
                             "containerRunOptions")
-        self.env = {name: os.environ[name] for name in names if name in os.environ}
+        self.env = {name: HostValue(os.environ[name]) for name in names if name in os.environ}
+
+
+class HostValue(str):
+    """A value taken from rvconform's own environment (``containerRunOptions.envVars``, often a token): the
+    string itself where it is used, but never shown by ``repr``, so a check printed in a report or a
+    traceback does not print it."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'<from the environment>'"
 
 
 def _is_word(value: Any) -> bool:

@@ -8,9 +8,6 @@ import re
 import stat
 from dataclasses import dataclass
 
-#: File kinds, by their ``stat`` type bits.
-KINDS = {stat.S_IFREG: "file", stat.S_IFDIR: "directory", stat.S_IFLNK: "symlink", stat.S_IFCHR: "character device",
-         stat.S_IFBLK: "block device", stat.S_IFIFO: "fifo", stat.S_IFSOCK: "socket"}
 FORMS = 'octal such as "0755", or "-rwxr-xr-x" as ls -l prints it (container-structure-test: Go\'s "Lrwxrwxrwx")'
 _OCTAL = re.compile(r"^[0-7]{3,5}$")
 _LS = re.compile(r"^([-dlcbps])([r-][w-][xsS-])([r-][w-][xsS-])([r-][w-][xtT-])$")

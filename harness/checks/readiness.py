@@ -19,6 +19,9 @@ if TYPE_CHECKING:
 Attempt = Callable[["Deployment", float], None]
 
 
+KEPT_OPEN_SECONDS = 0.3
+
+
 class NotReady(Exception):
     """The service has not shown that it is ready yet."""
 
@@ -26,10 +29,11 @@ class NotReady(Exception):
 NOT_READY: tuple[type[BaseException], ...] = (NotReady, OSError, requests.ConnectionError, requests.Timeout)
 
 
-def declared_attempt(ready: Readiness) -> Attempt:
-    """The probe that ``ready`` declares."""
+def declared_attempt(ready: Readiness, log_from: int = 0) -> Attempt:
+    """The probe that ``ready`` declares; a log rule reads the log from character ``log_from`` on (after a
+    restart, the log still has the first start's lines)."""
     if ready.kind == "log":
-        return lambda deployment, seconds: _log_shows(deployment, ready.argument)
+        return lambda deployment, seconds: _log_shows(deployment, ready.argument, log_from)
     if ready.kind == "http":
         return lambda deployment, seconds: _http_answers(deployment, ready.argument, seconds)
     return lambda deployment, seconds: tcp_accepts(deployment, seconds)
@@ -42,15 +46,23 @@ def describe(ready: Readiness) -> str:
 
 
 def tcp_accepts(deployment: Deployment, seconds: float) -> None:
-    """Return once the service port accepts a connection."""
+    """Return once the service port accepts a connection and keeps it: a port-forwarding proxy in front of the
+    container (docker's) accepts at once and closes the connection when nothing listens behind it yet."""
     endpoint = deployment.endpoint()
-    socket.create_connection((endpoint.host, endpoint.port), timeout=seconds).close()
+    with socket.create_connection((endpoint.host, endpoint.port), timeout=seconds) as connection:
+        connection.settimeout(min(seconds, KEPT_OPEN_SECONDS))
+        try:
+            closed = connection.recv(1, socket.MSG_PEEK) == b""
+        except TimeoutError:  # silent and open: a server waiting for its client to speak
+            return
+        if closed:
+            raise NotReady("the port accepted a connection and closed it at once")
 
 
 def _http_answers(deployment: Deployment, path: str, seconds: float) -> None:
     requests.get(deployment.endpoint().url + path, timeout=seconds, allow_redirects=False).close()
 
 
-def _log_shows(deployment: Deployment, pattern: str) -> None:
-    if re.search(pattern, deployment.logs()) is None:
+def _log_shows(deployment: Deployment, pattern: str, log_from: int) -> None:
+    if re.search(pattern, deployment.logs()[log_from:]) is None:
         raise NotReady(f"the log does not match /{pattern}/ yet")

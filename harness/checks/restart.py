@@ -19,10 +19,10 @@ from harness.recipes import Recipe
 from harness.wait import Deadline
 
 
-def probe_problems(probe: Probe, deployment: Deployment) -> list[str]:
+def probe_problems(probe: Probe, deployment: Deployment, image_env: dict[str, str]) -> list[str]:
     """Run one exec, http or tcp step against the deployment; what is wrong with its answer."""
     if isinstance(probe, CommandCheck):
-        return result_problems(probe, run_exec(deployment.board, deployment.container, probe))
+        return result_problems(probe, run_exec(deployment.board, deployment.container, probe, image_env))
     if isinstance(probe, HttpCheck):
         return http_problems(probe, deployment.endpoint(probe.port))
     return tcp_problems(probe, deployment.endpoint(probe.port))
@@ -41,17 +41,18 @@ def own_deployment(board: Board, recipe: Recipe, image: BuiltImage, ready_timeou
 
 def restart(deployment: Deployment, ready_timeout: float) -> None:
     """Stop and start the deployment's container, and wait until its service is ready again."""
+    log_before = len(deployment.logs())
     deployment.board.restart(deployment.container)
-    wait_ready(deployment, Deadline(ready_timeout))
+    wait_ready(deployment, Deadline(ready_timeout), log_from=log_before)
 
 
 def restart_problems(check: RestartCheck, board: Board, recipe: Recipe, image: BuiltImage,
-                     ready_timeout: float) -> list[str]:
+                     ready_timeout: float, image_env: dict[str, str]) -> list[str]:
     """Set up, restart, verify: what went wrong, each step named; empty when the data survived."""
     with own_deployment(board, recipe, image, ready_timeout, "restart") as deployment:
         if check.setup is not None:
-            problems = probe_problems(check.setup, deployment)
+            problems = probe_problems(check.setup, deployment, image_env)
             if problems:
                 return [f"the setup step before the restart failed: {problem}" for problem in problems]
         restart(deployment, ready_timeout)
-        return [f"after the restart: {problem}" for problem in probe_problems(check.verify, deployment)]
+        return [f"after the restart: {problem}" for problem in probe_problems(check.verify, deployment, image_env)]

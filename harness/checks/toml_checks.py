@@ -125,8 +125,10 @@ class _Context:
 
     def known_keys(self, kind: str, key: str, table: dict[str, Any], without: tuple[str, ...] = ()) -> None:
         known = [k for k in KEYS[kind] if k not in without]
-        for unknown in sorted(set(table) - set(known)):
-            raise self.reader.fail(f"{key}.{unknown}", f"a key of {key.split('[')[0]}: {', '.join(known)}", unknown)
+        unknown = sorted(set(table) - set(known))
+        if unknown:
+            raise self.reader.fail(f"{key}.{unknown[0]}", f"a key of {key.split('[')[0]}: {', '.join(known)}",
+                                   unknown[0])
 
     def name(self, key: str, table: dict[str, Any], default: str | None = None) -> str:
         name = table.get("name", default)

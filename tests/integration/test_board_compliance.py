@@ -1,14 +1,19 @@
-"""Every board kind passes the same tests: pull, run, endpoint, peers, logs, exit, remove, cleanup."""
+"""Every board kind passes the same tests: pull, run, run_once, exec, restart, endpoint, peers, logs, exit, remove,
+cleanup."""
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
+import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from harness.boards import Board, RunSpec, open_board
+from harness.boards.base import Container
 from harness.boards.transport import SshTransport
 from harness.engine import engine
 from harness.errors import BoardError
@@ -20,6 +25,12 @@ from harness.wait import Deadline, wait_until
 # A TCP service from the tiny image (static busybox): one line per connection, naming the machine.
 ECHO_SERVER = ("sh", "-c", 'echo listening; while true; do echo "rvconform:$(uname -m)" | nc -l -p 7777; done')
 ECHO_CLIENT = ("nc",)
+# The same service, stopping at SIGTERM (saying so in its log): `wait` lets the shell run its trap at once.
+POLITE_SERVER = ("sh", "-c", 'echo started; trap "echo got-term; exit 0" TERM; '
+                 'while true; do (echo "rvconform:$(uname -m)" | nc -l -p 7777) & wait $!; done')
+#: The tiny image with an entrypoint of its own, to see it replaced and cleared.
+IMAGE_ENTRYPOINT = ("echo", "image-entrypoint")
+TINY = Path(__file__).parent / "images" / "tiny"
 BOARDS = ["local", "ssh-docker", "ssh-podman", pytest.param("qemu", marks=pytest.mark.slow)]
 
 
@@ -124,3 +135,144 @@ def test_a_container_that_exits_says_how(pulled_on: Board, tiny_image) -> None:
 
 def _raise() -> str:
     raise RuntimeError("still running")
+
+
+@pytest.fixture(scope="module")
+def entrypoint_image(registry_process, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny recipe with ``ENTRYPOINT ["echo", "image-entrypoint"]``, in a repository of its own."""
+    from harness.build import Builder
+    from harness.recipes import load_recipe
+
+    recipe_dir = tmp_path_factory.mktemp("recipes") / "tiny-entrypoint"
+    shutil.copytree(TINY, recipe_dir)
+    with (recipe_dir / "Dockerfile").open("a") as dockerfile:
+        dockerfile.write(f'ENTRYPOINT ["{IMAGE_ENTRYPOINT[0]}", "{IMAGE_ENTRYPOINT[1]}"]\n')
+    return Builder(registry_process.url, tmp_path_factory.mktemp("logs")).build(load_recipe(recipe_dir))
+
+
+@pytest.fixture(scope="module")
+def with_entrypoint(pulled_on: Board, entrypoint_image):
+    """The board with the entrypoint image pulled too; the image."""
+    pulled_on.pull(entrypoint_image.ref, "linux/riscv64")
+    return entrypoint_image
+
+
+@pytest.fixture
+def sleeper(pulled_on: Board, tiny_image):
+    """A running container of the tiny image (its own command: sleep, which as PID 1 ignores SIGTERM)."""
+    container = pulled_on.run(tiny_image.ref, RunSpec(name="sleeper"))
+    yield container
+    pulled_on.remove(container)
+
+
+def test_run_once_gives_stdout_and_stderr_apart(pulled_on: Board, tiny_image) -> None:
+    spec = RunSpec(name="streams", command=("sh", "-c", "echo to-out; echo to-err >&2; exit 2"))
+    result = pulled_on.run_once(tiny_image.ref, spec)
+    assert (result.exit_status, result.stdout, result.stderr) == (2, "to-out\n", "to-err\n")
+
+
+def test_run_once_as_a_user_with_an_environment(pulled_on: Board, tiny_image) -> None:
+    spec = RunSpec(name="user", command=("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING"'), user="65534:65534",
+                   env={"GREETING": "hello there"})
+    result = pulled_on.run_once(tiny_image.ref, spec)
+    assert (result.exit_status, result.stdout) == (0, "65534:65534 hello there\n"), result
+
+
+def test_run_once_of_a_missing_program_exits_127_saying_so(pulled_on: Board, tiny_image) -> None:
+    result = pulled_on.run_once(tiny_image.ref, RunSpec(name="missing", command=("no-such-program",)))
+    assert result.exit_status == 127, result
+    assert "no-such-program" in result.stderr and result.stdout == "", result
+
+
+def test_run_once_keeps_the_image_s_entrypoint_unless_told(pulled_on: Board, with_entrypoint) -> None:
+    # ctr replaces the whole process: the caller passes the image's entrypoint, as the suites do.
+    spec = RunSpec(name="entry", command=("from-cmd",), entrypoint=IMAGE_ENTRYPOINT)
+    result = pulled_on.run_once(with_entrypoint.ref, spec)
+    assert (result.exit_status, result.stdout) == (0, "image-entrypoint from-cmd\n"), result
+
+
+def test_run_once_with_the_entrypoint_replaced(pulled_on: Board, with_entrypoint) -> None:
+    spec = RunSpec(name="entry", command=("echo replaced; uname -m",), entrypoint=("sh", "-c"),
+                   replace_entrypoint=True)
+    result = pulled_on.run_once(with_entrypoint.ref, spec)
+    assert (result.exit_status, result.stdout) == (0, "replaced\nriscv64\n"), result
+
+
+def test_run_once_with_the_entrypoint_cleared(pulled_on: Board, with_entrypoint) -> None:
+    spec = RunSpec(name="entry", command=("uname", "-m"), replace_entrypoint=True)
+    result = pulled_on.run_once(with_entrypoint.ref, spec)
+    assert (result.exit_status, result.stdout) == (0, "riscv64\n"), result
+
+
+def test_exec_gives_exit_status_stdout_and_stderr_apart(pulled_on: Board, sleeper: Container) -> None:
+    result = pulled_on.exec(sleeper, ("sh", "-c", "echo to-out; echo to-err >&2; exit 5"))
+    assert (result.exit_status, result.stdout, result.stderr) == (5, "to-out\n", "to-err\n")
+    assert pulled_on.exec(sleeper, ("true",)).exit_status == 0
+
+
+def test_exec_as_a_user_with_an_environment(pulled_on: Board, sleeper: Container) -> None:
+    command = ("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING"')
+    result = pulled_on.exec(sleeper, command, env={"GREETING": "hello there"}, user="65534:65534")
+    assert (result.exit_status, result.stdout) == (0, "65534:65534 hello there\n"), result
+    assert pulled_on.exec(sleeper, ("id", "-u")).stdout == "0\n", "the image's user when none is given"
+
+
+def test_exec_of_a_missing_program_exits_127_saying_so(pulled_on: Board, sleeper: Container) -> None:
+    result = pulled_on.exec(sleeper, ("no-such-program", "arg"))
+    assert result.exit_status == 127, result
+    assert "no-such-program" in result.stderr and result.stdout == "", result
+
+
+def test_exec_deadline_holds(pulled_on: Board, sleeper: Container) -> None:
+    started = time.monotonic()
+    with pytest.raises(BoardError, match=r"did not finish within 3 s"):
+        pulled_on.exec(sleeper, ("sleep", "60"), timeout=3)
+    assert time.monotonic() - started < 15
+    assert pulled_on.exec(sleeper, ("echo", "still usable")).stdout == "still usable\n"
+
+
+def test_exec_into_a_removed_container_is_a_clear_board_error(pulled_on: Board, tiny_image) -> None:
+    container = pulled_on.run(tiny_image.ref, RunSpec(name="removed"))
+    pulled_on.remove(container)
+    with pytest.raises(BoardError, match=rf"cannot exec in {container.name}|exec of .* in {container.name}") as error:
+        pulled_on.exec(container, ("true",))
+    assert "not there" in str(error.value) or "not found" in str(error.value).lower() or \
+        "no such container" in str(error.value).lower(), error.value
+
+
+def test_a_file_written_by_exec_survives_a_restart_after_sigkill(pulled_on: Board, sleeper: Container) -> None:
+    written = pulled_on.exec(sleeper, ("sh", "-c", "echo kept > /kept-file"))
+    assert written.exit_status == 0, written
+    started = time.monotonic()
+    pulled_on.restart(sleeper, timeout=2)
+    assert time.monotonic() - started >= 2, "sleep as PID 1 ignores SIGTERM: SIGKILL comes after the grace period"
+    assert pulled_on.exited(sleeper) is None, "the container runs again"
+    result = pulled_on.exec(sleeper, ("cat", "/kept-file"))
+    assert (result.exit_status, result.stdout) == (0, "kept\n"), result
+
+
+def test_a_service_stopped_by_sigterm_answers_again_after_a_restart(pulled_on: Board, tiny_image) -> None:
+    board = pulled_on
+    service = board.run(tiny_image.ref, RunSpec(name="polite", command=POLITE_SERVER, ports=(7777,)))
+    try:
+        banner = lambda: read_banner(*board.endpoint(service, 7777))  # noqa: E731
+        assert wait_until(banner, what="echo server", deadline=Deadline(120), retry_on=(OSError, BoardError),
+                          alive=lambda: board.exited(service), logs=lambda: board.logs(service)).strip() == \
+            "rvconform:riscv64"
+        started = time.monotonic()
+        board.restart(service, timeout=60)
+        assert time.monotonic() - started < 45, "the service stops at SIGTERM: no waiting for the grace period"
+        assert wait_until(banner, what="echo server after restart", deadline=Deadline(120),
+                          retry_on=(OSError, BoardError), alive=lambda: board.exited(service),
+                          logs=lambda: board.logs(service)).strip() == "rvconform:riscv64"
+        logs = board.logs(service)
+        assert logs.count("started") == 2 and "got-term" in logs, f"the log goes on across the restart:\n{logs}"
+    finally:
+        board.remove(service)
+
+
+def test_restart_of_a_removed_container_is_a_clear_board_error(pulled_on: Board, tiny_image) -> None:
+    container = pulled_on.run(tiny_image.ref, RunSpec(name="removed"))
+    pulled_on.remove(container)
+    with pytest.raises(BoardError, match=rf"restart .*{container.name}|{container.name}.*restart"):
+        pulled_on.restart(container, timeout=2)

@@ -72,6 +72,9 @@ def test_a_redis_without_requirepass_fails_the_noauth_check(run_suites, recipes_
         (None, ["--image", "tiny=redis:latest"], ["not an image reference with a registry", "fix:"]),
         (None, ["--ready-timeout", "-5"], ["--ready-timeout -5: a deadline must be a positive number", "fix:"]),
         ("empty-recipes", [], ["no recipe in", "none of its sub-directories has an image.toml", "fix:"]),
+        (None, ["--structure-test", "missing.yaml"], ["--structure-test missing.yaml: no such file", "fix:"]),
+        (None, ["--structure-test", "nope=/etc/passwd"], ["there is no recipe 'nope' in", "fix:"]),
+        ("bad-cst", [], ["structure-test.yaml: schemaVersion is missing", 'fix: add schemaVersion: "2.0.0"']),
         ("recipes-is-a-file", [], ["is a file, not a directory", "fix: point --recipes at a directory"]),
     ],
 )
@@ -83,6 +86,8 @@ def test_bad_input_gets_a_clear_error_within_seconds(
         (recipes / "tiny" / "Dockerfile").unlink()
     if breakage == "bad-toml":
         (recipes / "tiny" / "image.toml").write_text('port = "six"\n')
+    if breakage == "bad-cst":
+        (recipes / "tiny" / "structure-test.yaml").write_text("commandTests: []\n")
     if breakage == "empty-recipes":
         shutil.rmtree(recipes / "tiny")
     if breakage == "recipes-is-a-file":

@@ -104,7 +104,7 @@ def test_a_log_readiness_that_never_matches_fails_at_its_deadline(run_suites, tm
     result = run_suites("--ready-timeout", "5", "-k", "test_starts", recipes=tmp_path / "recipes")
     message = result.message("test_starts[silent-local]")
     assert result.outcome("test_starts[silent-local]") == "failed"
-    assert "its log to match /^never printed$/" in message and "web server starting" in message, message
+    assert "its log to match /^never printed$/" in message and "web server started" in message, message
 
 
 def test_own_python_checks_run_with_the_suites(run_suites, recipes_dir) -> None:

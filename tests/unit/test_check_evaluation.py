@@ -124,7 +124,7 @@ def test_command_results_are_judged_on_exit_code_and_both_streams() -> None:
 def test_setup_and_teardown_run_in_one_shell_around_the_command() -> None:
     check = CommandCheck(name="t", origin="cst.yaml", command=("cat", "/tmp/x y"), entrypoint=(),
                          setup=(("touch", "/tmp/x y"),), teardown=(("rm", "/tmp/x y"),))
-    spec = commands.one_off_spec(check, ("redis-server",), "r")
+    spec = commands.one_off_spec(check, commands.ImageConfig(("redis-server",)), "r")
     assert spec.entrypoint == ("/bin/sh", "-c") and spec.replace_entrypoint
     script = spec.command[0]
     assert script.splitlines()[0].startswith("touch '/tmp/x y' >/dev/null 2>&1 || {")
@@ -135,10 +135,12 @@ def test_setup_and_teardown_run_in_one_shell_around_the_command() -> None:
 
 
 def test_a_command_without_entrypoint_keeps_the_images() -> None:
-    check = CommandCheck(name="v", origin="image.toml", command=("--version",))
-    spec = commands.one_off_spec(check, ("redis-server",), "r")
+    check = CommandCheck(name="v", origin="image.toml", command=("--version",), env={"PATH": "/opt/bin:$PATH"})
+    image = commands.ImageConfig.of({"config": {"Entrypoint": ["redis-server"], "Env": ["PATH=/usr/bin:/bin"]}})
+    spec = commands.one_off_spec(check, image, "r")
     assert (spec.command, spec.entrypoint, spec.replace_entrypoint) == (("--version",), ("redis-server",), False)
-    cleared = commands.one_off_spec(CommandCheck(name="v", origin="x", command=("id",), entrypoint=()), ("e",), "r")
+    assert spec.env == {"PATH": "/opt/bin:/usr/bin:/bin"}
+    cleared = commands.one_off_spec(CommandCheck(name="v", origin="x", command=("id",), entrypoint=()), image, "r")
     assert (cleared.entrypoint, cleared.replace_entrypoint) == ((), True)
 
 

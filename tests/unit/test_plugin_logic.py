@@ -11,7 +11,7 @@ from harness import plugin
 from harness.errors import RvconformError
 from harness.fixtures import Outcome, _attempt
 from harness.recipes import Recipe
-from harness.settings import OPTIONS, given_options
+from harness.settings import OPTIONS, given_options, read_settings
 
 SUITES = Path(__file__).parents[2] / "suites"
 
@@ -41,6 +41,24 @@ def test_an_xdist_worker_follows_its_controller() -> None:
 def test_given_options_are_those_set_to_something_else_than_their_default() -> None:
     assert given_options(config()) == []
     assert given_options(config(options={"board": ["local"], "ready_timeout": 30.0})) == ["--board", "--ready-timeout"]
+
+
+def test_structure_test_files_are_checked_before_the_run(tmp_path: Path) -> None:
+    (tmp_path / "busybox").mkdir()
+    (tmp_path / "busybox" / "image.toml").write_text("")
+    good = tmp_path / "cst.yaml"
+    good.write_text('schemaVersion: "2.0.0"\n')
+    settings = read_settings(config(options={"recipes": str(tmp_path),
+                                             "structure_test": [str(good), f"busybox={good}"]}))
+    assert [(f.path, f.recipe) for f in settings.structure_tests] == [(good, None), (good, "busybox")]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text('schemaVersion: "9"\n')
+    for values, words in (([str(tmp_path / "missing.yaml")], "missing.yaml: no such file"),
+                          ([f"redis={good}"], "there is no recipe 'redis' in"),
+                          ([str(bad)], "schemaVersion '9' is not supported")):
+        with pytest.raises(pytest.UsageError, match=words) as info:
+            read_settings(config(options={"recipes": str(tmp_path), "structure_test": values}))
+        assert "fix: " in str(info.value)
 
 
 def metafunc(**markers: Any) -> Any:

@@ -8,8 +8,10 @@ from harness.boards.runtime_output import (
     ctr_image,
     ctr_task_status,
     docker_exit,
+    docker_frames,
     docker_image,
     docker_port,
+    start_failure_status,
 )
 
 DIGEST = "sha256:" + "ab" * 32
@@ -63,3 +65,32 @@ def test_docker_port_and_state_lines() -> None:
     assert docker_exit("running 0\n") is None
     assert docker_exit("created 0") is None
     assert docker_exit("exited 137\n") == "exited with code 137"
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ('OCI runtime exec failed: exec failed: unable to start container process: exec: "nosuch": '
+         "executable file not found in $PATH: unknown", 127),
+        ('ctr: failed to create shim task: OCI runtime create failed: runc create failed: unable to start '
+         'container process: exec: "/nosuch": stat /nosuch: no such file or directory', 127),
+        ("Error: crun: executable file `nosuch` not found in $PATH: No such file or directory: OCI runtime "
+         "attempted to invoke a command that was not found", 127),
+        ('OCI runtime exec failed: exec failed: unable to start container process: exec: "/etc/passwd": '
+         "permission denied: unknown", 126),
+        ("sh: nosuch: not found", None),
+        ("", None),
+    ],
+    ids=["docker-exec", "ctr-absolute-path", "podman-crun", "not-executable", "a-shell-s-own", "nothing"],
+)
+def test_a_runtime_s_start_failure_gets_the_shell_s_exit_status(message: str, expected: int | None) -> None:
+    assert start_failure_status(message) == expected
+
+
+def test_docker_s_multiplexed_stream_is_split_into_stdout_and_stderr() -> None:
+    def frame(kind: int, data: bytes) -> bytes:
+        return bytes([kind, 0, 0, 0]) + len(data).to_bytes(4, "big") + data
+
+    stream = frame(1, b"out 1\n") + frame(2, b"err\n") + frame(1, b"out 2\n") + frame(2, b"")
+    assert docker_frames(stream) == (b"out 1\nout 2\n", b"err\n")
+    assert docker_frames(b"") == (b"", b"")
