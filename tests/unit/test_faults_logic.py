@@ -83,3 +83,19 @@ def test_the_sweep_removes_unheld_locks_and_old_partials_and_leaves_held_or_youn
         os.close(holder)
     assert sorted(removed) == sorted([dead_lock, dead_partial])
     assert sorted(p.name for p in sources.iterdir()) == sorted([held_partial.name, young_partial.name])
+
+
+def test_a_failed_recipe_gets_no_history_record_but_stays_in_the_run_s_sizes(tmp_path: Path) -> None:
+    from harness.settings import Settings
+    from harness.sizes import run_summary
+    from harness.sizes.history import load_history, record_from
+    from harness.sizes.measure import ImageSize
+
+    def record(name: str):
+        return record_from(name, f"reg/riscv64/{name}:1", "sha256:d", "linux/riscv64", ImageSize(10, 20, ()),
+                           "r1", "main", "2026-11-29T12:00:00Z")
+
+    settings = Settings(recipes_dir=tmp_path, reports_dir=tmp_path / "reports")
+    run_summary.finish([record("good"), record("bad")], settings, [], {}, "none", unrecorded=["bad"])
+    assert [r.recipe for r in load_history(settings.history_path)] == ["good"]
+    assert "bad" in (tmp_path / "reports" / "sizes.json").read_text()
