@@ -61,6 +61,10 @@ class Builder:
     timeout: float = BUILD_TIMEOUT
     log: Callable[[str], None] = print
     access: RegistryAccess | None = None
+    #: Tag pushed images ``<recipe tag>-<build key>`` (see ``content_tag``): for a registry shared between runs.
+    tag_by_content: bool = False
+    #: Where build contexts are made: the run's directory, so a killed run's are swept with it (default: /tmp).
+    work_dir: Path | None = None
 
     def build(self, recipe: Recipe) -> BuiltImage:
         """Build, push and untag one recipe; raises BuildError with the log attached.
@@ -68,7 +72,6 @@ class Builder:
         Nothing is built or pushed when the registry still serves the image of exactly these inputs.
         """
         started = time.monotonic()
-        ref = ImageRef(urlsplit(self.registry_url).netloc, recipe.repository, recipe.tag)
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         log_path = self.logs_dir / f"build-{recipe.name}.log"
         log_path.write_text("")
@@ -76,6 +79,8 @@ class Builder:
         build_args = {**{arg: base.ref for arg, base in bases.items()}, **recipe.build_args}
         labels = oci_labels(recipe.dir, recipe.tag)
         key = build_key(recipe, build_args, labels)
+        tag = content_tag(recipe.tag, key) if self.tag_by_content else recipe.tag
+        ref = ImageRef(urlsplit(self.registry_url).netloc, recipe.repository, tag)
         client = RegistryClient(self.registry_url, self.access)
         digest = still_served(key, ref.repository, ref.tag or "latest", client)
         reused = digest is not None
@@ -92,7 +97,7 @@ class Builder:
 
     def _build_and_push(self, recipe: Recipe, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
                         log_path: Path, client: RegistryClient) -> tuple[str, bool]:
-        with _context(recipe) as context, progress.step(progress.BUILD, recipe.name, log_path):
+        with _context(recipe, self.work_dir) as context, progress.step(progress.BUILD, recipe.name, log_path):
             self._run_buildkit(recipe, context, ref, build_args, labels, log_path)
         pushed = push_unless_present(ref, client, log_path)
         untag(ref)
@@ -131,6 +136,14 @@ class Builder:
             raise _build_error(recipe, f"failed (exit {result.returncode})", log_path)
 
 
+def content_tag(tag: str, key: str) -> str:
+    """The tag an image built from the inputs ``key`` is pushed under in a registry that runs share (the spawned
+    registry's cached storage): the recipe's tag with the key, so another version of the same recipe (another
+    clone, another --recipes directory) gets a tag of its own and never retags this one. At most 128 characters,
+    as tags must be."""
+    return f"{tag[:127 - len(key)]}-{key}"
+
+
 def _buildkit_command() -> list[str]:
     cli = find_buildkit_cli()
     if cli is None:
@@ -151,12 +164,14 @@ def _build_error(recipe: Recipe, what: str, log_path: Path) -> BuildError:
 
 
 @contextmanager
-def _context(recipe: Recipe) -> Iterator[Path]:
-    """A temporary build context: the recipe's files plus its verified sources.
+def _context(recipe: Recipe, work_dir: Path | None) -> Iterator[Path]:
+    """A temporary build context in ``work_dir``: the recipe's files plus its verified sources.
 
     The recipe directory itself is never written to.
     """
-    with tempfile.TemporaryDirectory(prefix=f"rvconform-context-{recipe.name}-") as tmp:
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"rvconform-context-{recipe.name}-", dir=work_dir) as tmp:
         context = Path(tmp) / "context"
         shutil.copytree(recipe.dir, context, symlinks=True)
         # The Dockerfile may live in another recipe (several images from one file, one build cache).

@@ -32,9 +32,10 @@ commands:
 exit status of `rvconform run`:
   0    every selected check passed (skipped checks say why in the report)
   1    a check failed, or could not run because something it needs failed (an error)
-  2    usage or set-up error: a bad option or recipe, nothing selected, a missing prerequisite
+  2    usage or set-up error: a bad option or recipe, nothing selected (or every selected test
+       skipped), a missing prerequisite
   3    internal error in rvconform or pytest (please report it with the output)
-  130  interrupted (Ctrl-C or SIGTERM); reports/results.json and the report header say so
+  130  interrupted (Ctrl-C or SIGTERM); junit.xml, report.html and results.json say so
 Other commands: 0 success, 1 a doctor check failed, 2 usage or set-up error.
 """
 
@@ -81,8 +82,8 @@ def run(args: list[str]) -> int:
     # ...) would do nothing in a run, so they stay out of `rvconform run --help`.
     status = int(pytest.main([*targets, "-p", "no:pytest11.testinfra", *options, *args]))
     if status == pytest.ExitCode.NO_TESTS_COLLECTED:
-        print("rvconform run: no test was selected, so nothing was checked; check --recipe, --board and -k",
-              file=sys.stderr)
+        print("rvconform run: no test ran (none was selected, or every selected one was skipped), so nothing "
+              "was checked; check --recipe, --board and -k", file=sys.stderr)
     return RUN_EXIT_CODES.get(status, status)
 
 

@@ -10,7 +10,7 @@ from harness.checks.readiness import NOT_READY, Attempt, declared_attempt, descr
 from harness.errors import BoardError, ReadinessTimeout, RvconformError
 from harness.probes import Endpoint, readiness
 from harness.recipes import Recipe
-from harness.wait import Deadline, wait_until
+from harness.wait import Deadline, log_tail, wait_until
 
 ATTEMPT_SECONDS = 5.0
 MIN_ATTEMPT_SECONDS = 0.5
@@ -37,6 +37,18 @@ class Deployment:
 
     def logs(self) -> str:
         return self.board.logs(self.container)
+
+    def why_stopped(self) -> str | None:
+        """None while the container runs (or when the board cannot say); else a message that it stopped,
+        with its exit code and the tail of its log: the cause of whatever failed while talking to it."""
+        try:
+            why = self.board.exited(self.container)
+        except RvconformError:
+            return None
+        if why is None:
+            return None
+        return f"the container of {self.target} {why}; it was no longer running\n" \
+               f"{log_tail(_whole_log(self.board, self.container))}"
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,11 @@ class RvconformError(Exception):
     def __str__(self) -> str:
         return f"{self.message}\n  fix: {self.fix}" if self.fix else self.message
 
+    def __repr__(self) -> str:
+        # Short: pytest's assertion explanations repeat an object's repr; str() says the message once.
+        lines = self.message.splitlines() or [""]
+        more = ", ..." if len(lines) > 1 or len(lines[0]) > 80 else ""
+        return f"{type(self).__name__}({lines[0][:80]!r}{more})"
 
 class RecipeError(RvconformError):
     """A recipe directory or its image.toml is missing or malformed."""

@@ -52,6 +52,13 @@ class Outcome(Generic[T]):
             pytest.fail(f"{step} failed, see {see}: {first_line}", pytrace=False)
         return self.value  # type: ignore[return-value]
 
+    def fail_if_error(self, prefix: str = "") -> T:
+        """The value, or fail the calling test with the error's whole message, said once."""
+        __tracebackhide__ = True
+        if self.error is not None:
+            pytest.fail(f"{prefix}{self.error}", pytrace=False)
+        return self.value  # type: ignore[return-value]
+
 
 def _attempt(step: Any, *args: Any) -> Outcome[Any]:
     try:
@@ -89,7 +96,7 @@ def registry(rv_run: Run, rv_settings: Settings) -> Registry:
 def _open_registry(run: Run, settings: Settings) -> Registry:
     try:
         if settings.registry_url:
-            return external_registry(settings.registry_url)
+            return _given_registry(settings.registry_url)
         workdir = run.dir / "registry"
         security = secure(workdir / "secrets", tls=settings.registry_tls, auth=settings.registry_auth)
         registry, process = spawn_registry(workdir, storage=shared_storage(), security=security)
@@ -97,6 +104,16 @@ def _open_registry(run: Run, settings: Settings) -> Registry:
         pytest.fail(str(error), pytrace=False)
     run.record_process(process.pid, "registry")
     return registry
+
+
+def _given_registry(url: str) -> Registry:
+    """The registry given with --registry; when it does not answer, the message says it was that option's."""
+    try:
+        return external_registry(url)
+    except RvconformError as error:
+        raise RvconformError(f"--registry {url}: {error.message}",
+                             fix=f"check that the registry runs and that --registry {url} is its base URL "
+                             "(http://HOST:PORT or https://HOST:PORT)") from None
 
 
 @pytest.fixture(scope="session")
@@ -108,6 +125,8 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
         access=registry.access() if registry else None,
+        tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
+        work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
     )
     return ImageSupply(rv_run, builder, rv_settings.images)
 
@@ -207,11 +226,29 @@ def started(
         board.remove(outcome.value.container)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> Deployment:
-    """A ready container of the recipe on the board; fails pointing at test_starts when it did not start."""
-    return started.require(f"start of {recipe.name} on {board.name}",
-                           f"test_starts[{recipe.name}-{board_id(board.name)}]")
+    """The recipe's container on the board, still running; fails pointing at test_starts when it did not
+    start, and with its exit code and log when it has stopped since (asked again for every test)."""
+    running = started.require(f"start of {recipe.name} on {board.name}",
+                              f"test_starts[{recipe.name}-{board_id(board.name)}]")
+    fail_if_stopped(running)
+    return running
+
+
+def fail_if_stopped(running: Deployment) -> None:
+    """Fail the calling test when ``running``'s container is no longer running, saying so with its log."""
+    __tracebackhide__ = True
+    why = running.why_stopped()
+    if why is not None:
+        pytest.fail(why, pytrace=False)
+
+
+def stopped_containers(funcargs: dict[str, Any]) -> list[str]:
+    """For a test that failed: why each container it talked to (its Deployment arguments) stopped, if any did.
+    A stopped container, not the client's error about it, is the cause to report."""
+    values = [value for value in funcargs.values() if isinstance(value, Deployment)]
+    return [why for why in map(Deployment.why_stopped, values) if why is not None]
 
 
 @pytest.fixture(scope="session")

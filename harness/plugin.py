@@ -24,6 +24,7 @@ from harness.checks.spec import BOARD_KINDS
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
+from harness.fixtures import stopped_containers
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes, with_structure_tests
@@ -230,9 +231,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             if key not in known:
                 item.user_properties.append((key, value))
         report.user_properties = list(item.user_properties)
+    if report.failed and report.when == "call":
+        _blame_stopped_containers(item, report)
     if report.failed and hasattr(item, "callspec"):
         _attach_logs(item, report)
     return report
+
+
+def _blame_stopped_containers(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A test that failed while a container it needed had stopped (killed, crashed) says that, with the
+    container's exit code and log, instead of the client's error (a refused connection, a port not shown)."""
+    causes = stopped_containers(getattr(item, "funcargs", {}))
+    if causes:  # what the client saw (a refused connection, an unpublished port) follows from it: not repeated
+        report.longrepr = "\n".join(causes)
 
 
 def _attach_logs(item: pytest.Item, report: pytest.TestReport) -> None:
@@ -261,14 +272,22 @@ class _SummaryPlugin:
         self.summary = reports.ImageSummary()
         self.results = ResultCollector()
         self.sizes: run_summary.SizeSummary | None = None
+        self.running: str | None = None  # the test that started and has not finished
+        self.failed_recipes: set[str] = set()
 
-    @pytest.hookimpl(tryfirst=True)  # before pytest-html writes the report that embeds the sizes
+    @pytest.hookimpl(tryfirst=True)  # before junitxml and pytest-html write their reports
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         config = session.config
         if RUN not in config.stash or not _recipes(config) or config.option.collectonly:
             return
         settings: Settings = config.stash[SETTINGS]
         interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+        if interrupted:
+            _report_interruption(config, self.running)
+        elif exitstatus == pytest.ExitCode.OK and self._nothing_checked():
+            config.get_terminal_writer().line("rvconform: every selected test was skipped (the reasons are above), "
+                                              "so nothing was checked", red=True)
+            session.exitstatus = exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
         self.sizes = self._finish_sizes(config, record=not interrupted)
         environment = run_environment(_board_kernels(config))
         _add_to_report_header(config, environment, interrupted)
@@ -278,11 +297,24 @@ class _SummaryPlugin:
         if settings.summary_file:
             _append_summary(settings.summary_file, self.results.counts(), self.sizes, interrupted)
 
+    def _nothing_checked(self) -> bool:
+        counts = self.results.counts()
+        return counts["skipped"] > 0 and counts["passed"] + counts["failed"] + counts["error"] == 0
+
     def _finish_sizes(self, config: pytest.Config, *, record: bool) -> run_summary.SizeSummary | None:
+        """This run's sizes; the history gets a record only for a recipe none of whose tests failed: a record
+        is the next run's baseline, so one from a failed run would accept what this run rejected (a growth
+        over the limit, an image that does not work) without anyone deciding it. A failed recipe's sizes
+        are still in this run's sizes.json and report."""
         baselines, note = config.stash[BASELINES]
+        measured = _measured(config)
+        unrecorded = sorted({record.recipe for record in measured} & self.failed_recipes)
+        if record and unrecorded and config.stash[SETTINGS].history_path:
+            config.get_terminal_writer().line(f"rvconform: no size record for {', '.join(unrecorded)}: "
+                                              "a test of it failed")
         try:
-            return run_summary.finish(_measured(config), config.stash[SETTINGS], _recipes(config), baselines, note,
-                                      record=record)
+            return run_summary.finish(measured, config.stash[SETTINGS], _recipes(config), baselines, note,
+                                      record=record, unrecorded=unrecorded)
         except (RvconformError, OSError) as error:
             config.get_terminal_writer().line(f"rvconform: size records not written: {error}", red=True)
             return None
@@ -300,9 +332,18 @@ class _SummaryPlugin:
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         reports.html_row(report, cells)
 
+    def pytest_runtest_logstart(self, nodeid: str) -> None:
+        self.running = nodeid
+
+    def pytest_runtest_logfinish(self, nodeid: str) -> None:
+        self.running = None
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)
         self.results.add(report)
+        recipe = dict(report.user_properties).get("recipe")
+        if report.failed and recipe:
+            self.failed_recipes.add(str(recipe))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.summary.render()
@@ -310,6 +351,21 @@ class _SummaryPlugin:
             terminalreporter.section("rvconform: images")
             for line in lines:
                 terminalreporter.write_line(line)
+
+
+INTERRUPTED_ID = "rvconform::run_interrupted"
+
+
+def _report_interruption(config: pytest.Config, running: str | None) -> None:
+    """Make the interruption a test case of its own, an error, in every report (junit.xml, report.html,
+    results.json, the terminal): a CI that reads only the counts then sees that the run did not finish."""
+    where = f"while {running} was running; it and" if running else "; the tests not reported and"
+    message = (f"the run was interrupted (Ctrl-C or SIGTERM) {where} every test after it did not run: "
+               "they are not in this report, and nothing they check was checked")
+    for when, outcome, longrepr in (("setup", "failed", message), ("teardown", "passed", None)):
+        report = pytest.TestReport(INTERRUPTED_ID, ("rvconform", None, "run interrupted"), {}, outcome, longrepr,
+                                   when)
+        config.hook.pytest_runtest_logreport(report=report)
 
 
 def _measured(config: pytest.Config) -> list[SizeRecord]:

@@ -22,7 +22,13 @@ from harness.units import parse_size
 
 RECIPE_FILE = "image.toml"
 FORMAT_DOC = f"{RECIPES_DIR}/README.md"
-PROFILES = ("redis", "nginx", "redis-cli")
+#: Each built-in check profile's keys: name -> (required, what the value must be).
+PROFILE_KEYS: dict[str, dict[str, tuple[bool, str]]] = {
+    "redis": {"password": (True, "the password AUTH must accept, a string")},
+    "nginx": {"heading": (True, "the <h1> text GET / must return, a string")},
+    "redis-cli": {"server": (False, "the name of the redis recipe it talks to, a string")},
+}
+PROFILES = tuple(PROFILE_KEYS)
 BASE_PLATFORMS = ("target", "build")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
@@ -289,13 +295,32 @@ def _profiles(reader: _Reader, checks: dict[str, Any], ready: Readiness | None) 
                               f"kind ({', '.join(toml_checks.KINDS)})", profile)
         if not isinstance(params, dict):
             raise reader.fail(f"checks.{profile}", "a table", params)
-        profiles[profile] = params
+        profiles[profile] = _profile_params(reader, profile, params)
     if ("redis" in profiles or "nginx" in profiles) and reader.data.get("port") is None:
         raise reader.fail("port", "set for a recipe with redis or nginx checks (the service port)", None)
     if ready is not None and ("redis" in profiles or "nginx" in profiles):
         raise reader.fail("ready", "left out: the redis and nginx profiles have their own readiness",
                           reader.data.get("ready"))
     return profiles
+
+
+def _profile_params(reader: _Reader, profile: str, params: dict[str, Any]) -> dict[str, Any]:
+    """A built-in profile's parameters: only its own keys, each a non-empty string, the required ones there."""
+    keys = PROFILE_KEYS[profile]
+    known = ", ".join(sorted(keys))
+    for key in sorted(params):
+        if key not in keys:
+            raise reader.fail(f"checks.{profile}.{key}", f"one of the keys of [checks.{profile}]: {known}", key)
+    for key, (required, what) in keys.items():
+        value = params.get(key)
+        if value is None and not required:
+            continue
+        if value is None:
+            raise RecipeError(f"{reader.path}: [checks.{profile}] has no '{key}' ({what})",
+                              fix=f"add {key} = \"...\" under [checks.{profile}]; the format is in {FORMAT_DOC}")
+        if not isinstance(value, str) or not value:
+            raise reader.fail(f"checks.{profile}.{key}", what, value)
+    return params
 
 
 def _budget(reader: _Reader) -> Budget:

@@ -85,7 +85,7 @@ class RegistryClient:
         except requests.RequestException as error:
             raise RegistryUnreachable(
                 f"registry {self.url} does not answer: {error}",
-                fix="check that it runs and that the URL given with --registry is right",
+                fix=f"check that a registry runs and answers at {self.url}",
             ) from None
         if response.status_code == 400 and "HTTP request to an HTTPS server" in response.text:
             raise RegistryError(
@@ -99,7 +99,7 @@ class RegistryClient:
         if response.status_code != 200:
             raise RegistryError(
                 f"{self.url}/v2/ answered {response.status_code}, not a registry API",
-                fix="point --registry at the registry's base URL, e.g. http://HOST:5000",
+                fix="use the registry's base URL, e.g. http://HOST:5000",
             )
 
     def manifest(self, repository: str, reference: str) -> Manifest:

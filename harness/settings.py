@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import SplitResult, urlsplit
 
 import pytest
 
@@ -136,24 +138,24 @@ def read_settings(config: pytest.Config) -> Settings:
         recipes_dir = _recipes_dir(config)
         return Settings(
             recipes_dir=recipes_dir,
-            recipe_names=tuple(config.getoption("recipe")),
+            recipe_names=_names(config.getoption("recipe")),
             images=_images(config.getoption("image")),
-            registry_url=config.getoption("registry"),
-            registry_address=config.getoption("registry_address"),
+            registry_url=_url(config.getoption("registry"), "--registry", "http://HOST:5000"),
+            registry_address=_host_port(config.getoption("registry_address")),
             registry_ca=parse_ca_options(config.getoption("registry_ca")),
             registry_http=tuple(config.getoption("registry_http")),
             registry_tls=config.getoption("registry_tls"),
             registry_auth=config.getoption("registry_auth"),
             boards=_boards(config.getoption("board")),
-            reports_dir=Path(config.getoption("reports")) if config.getoption("reports") else None,
+            reports_dir=_directory(config.getoption("reports"), "--reports"),
             bases=config.getoption("bases"),
-            mirror=config.getoption("mirror"),
+            mirror=str(_url(config.getoption("mirror"), "--mirror", DEBIAN_MIRROR, bare=False)),
             build_timeout=_seconds(config.getoption("build_timeout"), "--build-timeout"),
             ready_timeout=_seconds(config.getoption("ready_timeout"), "--ready-timeout"),
-            size_history=_path(config.getoption("size_history")),
-            baseline_branch=config.getoption("baseline_branch"),
+            size_history=_writable(config.getoption("size_history"), "--size-history"),
+            baseline_branch=_branch(config.getoption("baseline_branch")),
             baseline_file=_existing(config.getoption("baseline"), "--baseline"),
-            summary_file=_path(config.getoption("summary")),
+            summary_file=_writable(config.getoption("summary"), "--summary", made=False),
             structure_tests=_structure_tests(config.getoption("structure_test"), recipes_dir),
         )
     except RvconformError as error:
@@ -170,6 +172,70 @@ def _seconds(value: float, option: str) -> float:
 
 def _path(value: str | None) -> Path | None:
     return Path(value) if value else None
+
+
+def _names(values: list[str]) -> tuple[str, ...]:
+    if any(not value.strip() for value in values):
+        raise RvconformError("--recipe was given an empty name", fix="write --recipe NAME, a recipe directory's name")
+    return tuple(values)
+
+
+def _url(value: str | None, option: str, example: str, bare: bool = True) -> str | None:
+    """An http(s) URL with a host (a typo here would otherwise surface minutes later, as a failed build);
+    ``bare``: HOST:PORT alone means http://HOST:PORT."""
+    if value is None:
+        return None
+    parts = urlsplit(value if "://" in value or not bare else f"http://{value}")
+    if parts.scheme not in ("http", "https") or not parts.hostname or _bad_port(parts):
+        raise RvconformError(f"{option} {value!r} is not an http:// or https:// URL with a host",
+                             fix=f"write it like {option} {example}")
+    return value
+
+
+def _bad_port(parts: SplitResult) -> bool:
+    try:
+        parts.port  # noqa: B018  (raises ValueError for a port that is not a number in range)
+    except ValueError:
+        return True
+    return False
+
+
+def _host_port(value: str | None) -> str | None:
+    host, sep, port = (value or "").rpartition(":")
+    if value is not None and not (sep and host and port.isdigit() and 0 < int(port) < 65536):
+        raise RvconformError(f"--registry-address {value!r} is not HOST:PORT",
+                             fix="write how the boards reach the registry, e.g. --registry-address 10.0.2.2:5000")
+    return value
+
+
+def _branch(value: str) -> str:
+    if not value.strip() or any(c.isspace() for c in value):
+        raise RvconformError(f"--baseline-branch {value!r} is not a branch name",
+                             fix="name the branch whose last size record is the baseline, e.g. --baseline-branch main")
+    return value
+
+
+def _directory(value: str | None, option: str) -> Path | None:
+    """A directory to write into: it may not exist yet, but it must not be a file."""
+    if value and Path(value).exists() and not Path(value).is_dir():
+        raise RvconformError(f"{option} {value}: is a file, not a directory",
+                             fix=f"give {option} a directory (it is created when missing)")
+    return _path(value)
+
+
+def _writable(value: str | None, option: str, made: bool = True) -> Path | None:
+    """A file the run appends to at its end: checked now, so a typo does not cost the whole run's record.
+    ``made``: missing folders on the way are created then (else the folder must exist now)."""
+    path = _path(value)
+    if path is None:
+        return None
+    if path.is_dir():
+        raise RvconformError(f"{option} {value}: is a directory, not a file", fix=f"give {option} a file path")
+    folder = next((parent for parent in path.parents if parent.exists()), None) if made else path.parent
+    if folder is None or not folder.is_dir() or not os.access(folder, os.W_OK):
+        raise RvconformError(f"{option} {value}: cannot be written (no folder {folder} to write in)",
+                             fix=f"give {option} a path in a folder you can write to")
+    return path
 
 
 def _existing(value: str | None, option: str) -> Path | None:

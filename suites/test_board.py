@@ -6,4 +6,4 @@ from harness.fixtures import Outcome
 
 def test_board_reachable(connected: Outcome[Board], board_url: str) -> None:
     """The board answers (for a VM: it booted) and is set up to reach the registry."""
-    assert connected.error is None, str(connected.error)
+    connected.fail_if_error()

@@ -7,5 +7,5 @@ from harness.recipes import Recipe
 
 def test_build(recipe: Recipe, built: Outcome[BuiltImage]) -> None:
     """The recipe builds and is pushed (or the --image given for it resolves in its registry)."""
-    assert built.error is None, str(built.error)
+    built.fail_if_error()
     assert built.value is not None and built.value.ref.digest, f"{recipe.name}: pushed without a digest"

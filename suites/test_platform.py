@@ -10,7 +10,7 @@ from harness.recipes import Recipe
 
 def test_manifest_platform(recipe: Recipe, resolved: Outcome[ResolvedImage]) -> None:
     """The reference resolves to linux/riscv64 with no variant (or an allowed one), through an index if any."""
-    assert resolved.error is None, f"{recipe.name}: {resolved.error}"
+    resolved.fail_if_error(f"{recipe.name}: ")
     assert resolved.value is not None
     problems = platform.manifest_problems(resolved.value, recipe.allowed_variants)
     assert not problems, f"{recipe.name}: " + "; ".join(problems)

@@ -8,7 +8,7 @@ from harness.recipes import Recipe
 
 def test_pull(recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], board_url: str) -> None:
     """The board pulls the pinned image from the registry and gets the recipe's platform."""
-    assert pulled.error is None, str(pulled.error)
+    pulled.fail_if_error()
     result = pulled.value
     assert result is not None
     assert result.platform == recipe.platform, (

@@ -10,4 +10,4 @@ pytestmark = pytest.mark.service
 
 def test_starts(started: Outcome[Deployment]) -> None:
     """The container starts, stays up and its service answers its protocol."""
-    assert started.error is None, str(started.error)
+    started.fail_if_error()

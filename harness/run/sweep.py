@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from harness import cache
 from harness.defaults import DOCKER_CERTS_D
 from harness.labels import run_filter
 from harness.run import processes, root
@@ -43,7 +44,9 @@ def remove_engine_trust(run_id: str) -> None:
 
 
 def sweep_stale_runs() -> list[str]:
-    """Tear down runs whose owner died without cleaning up; returns their ids."""
+    """Tear down runs whose owner died without cleaning up (their directory holds their build contexts), and
+    remove the lock and partial files dead makers left in the cache; returns the runs' ids."""
+    cache.sweep_leftovers()
     swept = []
     runs = root.runs_root()
     for run_dir in sorted(runs.iterdir()) if runs.is_dir() else []:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -68,13 +69,14 @@ class SizeSummary:
 
 
 def finish(records: list[SizeRecord], settings: Settings, recipes: list[Recipe], baselines: dict[str, Baseline],
-           note: str, *, record: bool = True) -> SizeSummary | None:
-    """Write sizes.json, append the history (when ``record``), write sizes.md and sizes.png for this run's
-    ``records``; return the summary, or None when the run measured no image."""
+           note: str, *, record: bool = True, unrecorded: Collection[str] = ()) -> SizeSummary | None:
+    """Write sizes.json, append the history (when ``record``; never for the recipes in ``unrecorded``), write
+    sizes.md and sizes.png for this run's ``records``; return the summary, or None when it measured no image."""
     if not records:
         return None
-    if settings.history_path and record:
-        append_history(settings.history_path, records)
+    kept = [size for size in records if size.recipe not in unrecorded]
+    if settings.history_path and record and kept:
+        append_history(settings.history_path, kept)
     rows = size_rows(records, baselines, {recipe.name: recipe.budget for recipe in recipes})
     markdown = render_markdown(rows, note=f"baseline: {note}")
     if not settings.reports_dir:
