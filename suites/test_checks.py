@@ -71,12 +71,12 @@ def test_tcp(declared_check: TcpCheck, deployment: Deployment) -> None:
 
 
 @pytest.mark.declared("restart")
-def test_restart(declared_check: RestartCheck, recipe: Recipe, board: Board, image: BuiltImage,
-                 on_board: PullResult, resolved_image: ResolvedImage, rv_settings: Settings) -> None:
-    """What the setup step stored is still there after the container is stopped and started again."""
+def test_restart(declared_check: RestartCheck, deployment: Deployment, resolved_image: ResolvedImage,
+                 rv_settings: Settings) -> None:
+    """What the setup step stored is still there after the service container is stopped and started again."""
     image_env = commands.ImageConfig.of(resolved_image.config).env
-    _verdict(f"{recipe.name} on {board.name} ({image.ref.pinned})", declared_check, lambda: restart.restart_problems(
-        declared_check, board, recipe, image, rv_settings.ready_timeout, image_env))
+    _verdict(deployment.target, declared_check, lambda: restart.restart_problems(
+        declared_check, deployment, rv_settings.ready_timeout, image_env))
 
 
 @pytest.mark.declared("file")

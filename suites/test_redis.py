@@ -4,9 +4,7 @@ import uuid
 
 import pytest
 
-from harness.boards import Board, PullResult
-from harness.build import BuiltImage
-from harness.checks.restart import own_deployment, restart
+from harness.checks.restart import restart
 from harness.deploy import Deployment
 from harness.probes import redis
 from harness.recipes import Recipe
@@ -35,12 +33,10 @@ def test_info_server_says_riscv64(deployment: Deployment, recipe: Recipe) -> Non
     redis.assert_runs_on(deployment.endpoint(), _password(recipe), deployment.board.kernel_release(), "riscv64")
 
 
-def test_value_survives_a_restart(recipe: Recipe, board: Board, image: BuiltImage, on_board: PullResult,
-                                  rv_settings: Settings) -> None:
+def test_value_survives_a_restart(deployment: Deployment, recipe: Recipe, rv_settings: Settings) -> None:
     """A value SET before the container is stopped (SIGTERM) and started again is still there: the server's save
-    rules and data directory persist it (a container of its own, so no other test is disturbed)."""
+    rules and data directory persist it."""
     key, value = "rvconform-persistence", uuid.uuid4().hex
-    with own_deployment(board, recipe, image, rv_settings.ready_timeout, "restart") as deployment:
-        redis.store(deployment.endpoint(), _password(recipe), key, value)
-        restart(deployment, rv_settings.ready_timeout)
-        redis.assert_stored(deployment.endpoint(), _password(recipe), key, value, "before the restart")
+    redis.store(deployment.endpoint(), _password(recipe), key, value)
+    restart(deployment, rv_settings.ready_timeout)
+    redis.assert_stored(deployment.endpoint(), _password(recipe), key, value, "before the restart")

@@ -1,21 +1,17 @@
 """``[checks.restart]`` and the built-in persistence checks: data a service was given survives a stop and a
 start of its container (the same container: its filesystem and volumes are kept).
 
-Each restart check has a container of its own, so restarting it disturbs no other test.
+They restart the service container the other checks use, and wait until it is ready again: a second
+container of the same service cannot run beside it on a board with host networking (containerd's ctr), where
+both would bind the same port.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
-from harness.boards import Board
-from harness.build import BuiltImage
 from harness.checks.commands import result_problems, run_exec
 from harness.checks.network import http_problems, tcp_problems
 from harness.checks.spec import CommandCheck, HttpCheck, Probe, RestartCheck
-from harness.deploy import Deployment, deploy, wait_ready
-from harness.recipes import Recipe
+from harness.deploy import Deployment, wait_ready
 from harness.wait import Deadline
 
 
@@ -28,17 +24,6 @@ def probe_problems(probe: Probe, deployment: Deployment, image_env: dict[str, st
     return tcp_problems(probe, deployment.endpoint(probe.port))
 
 
-@contextmanager
-def own_deployment(board: Board, recipe: Recipe, image: BuiltImage, ready_timeout: float,
-                   purpose: str) -> Iterator[Deployment]:
-    """A ready container of the recipe for one check alone, removed afterwards."""
-    deployment = deploy(board, recipe, image, ready_timeout, name=f"{recipe.name}-{purpose}")
-    try:
-        yield deployment
-    finally:
-        board.remove(deployment.container)
-
-
 def restart(deployment: Deployment, ready_timeout: float) -> None:
     """Stop and start the deployment's container, and wait until its service is ready again."""
     log_before = len(deployment.logs())
@@ -46,13 +31,12 @@ def restart(deployment: Deployment, ready_timeout: float) -> None:
     wait_ready(deployment, Deadline(ready_timeout), log_from=log_before)
 
 
-def restart_problems(check: RestartCheck, board: Board, recipe: Recipe, image: BuiltImage,
-                     ready_timeout: float, image_env: dict[str, str]) -> list[str]:
+def restart_problems(check: RestartCheck, deployment: Deployment, ready_timeout: float,
+                     image_env: dict[str, str]) -> list[str]:
     """Set up, restart, verify: what went wrong, each step named; empty when the data survived."""
-    with own_deployment(board, recipe, image, ready_timeout, "restart") as deployment:
-        if check.setup is not None:
-            problems = probe_problems(check.setup, deployment, image_env)
-            if problems:
-                return [f"the setup step before the restart failed: {problem}" for problem in problems]
-        restart(deployment, ready_timeout)
-        return [f"after the restart: {problem}" for problem in probe_problems(check.verify, deployment, image_env)]
+    if check.setup is not None:
+        problems = probe_problems(check.setup, deployment, image_env)
+        if problems:
+            return [f"the setup step before the restart failed: {problem}" for problem in problems]
+    restart(deployment, ready_timeout)
+    return [f"after the restart: {problem}" for problem in probe_problems(check.verify, deployment, image_env)]
