@@ -447,3 +447,20 @@ def test_an_ssh_board_names_a_wrong_registry_password(secured: Registry, secured
     assert runtime in board.name and secured_tiny.ref.repository in message and "fix:" in message
     assert "not-the-password" not in message
     assert not [path for path in written if path.exists()], "the board's files are gone after close, also on failure"
+
+
+def test_podman_over_ssh_needs_the_ca_it_is_given(secured: Registry, secured_tiny, sshd) -> None:
+    """Without the run's CA the same podman pull fails on the certificate: the --cert-dir above is what works."""
+    from dataclasses import replace
+
+    from harness.boards import open_board
+    from harness.errors import BoardError
+    from harness.labels import run_labels
+
+    board = open_board(sshd.url("podman"), run_labels(f"sshtrust-{secrets.token_hex(4)}"))
+    try:
+        board.attach_registry(secured.url, access=replace(secured.access(), ca_file=None))
+        with pytest.raises(BoardError, match=r"certificate signed by unknown authority"):
+            board.pull(secured_tiny.ref, "linux/riscv64")
+    finally:
+        board.close()
