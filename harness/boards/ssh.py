@@ -149,7 +149,8 @@ class SshBoard(Board):
                  if credentials else None)
         before, after = self.cli_trust.pull_args(seen.registry, auths)
         try:
-            pulled = runtime.pull(seen.pinned, platform, False, client_args=before, pull_args=after)
+            pulled = runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, client_args=before,
+                                  pull_args=after)
         except BoardError:
             if auths:  # the pull's error is the one to tell; close removes the directory in any case
                 with contextlib.suppress(BoardError):
