@@ -7,7 +7,9 @@ replacing their ``ca.crt``) and removed at the end, with the directory when we m
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import json
 import shutil
 import uuid
 from pathlib import Path
@@ -98,5 +100,90 @@ class ContainerdTrust:
 
     def _write(self, path: str, content: str) -> None:
         self._made = True
+        self.transport.check(["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path],
+                             stdin=content.encode())
+
+
+class CliTrust:
+    """docker or podman on an SSH board pulling over TLS or with credentials, never with a secret on a command
+    line: a private directory (``mktemp -d``, 0700, files 0600) holds the auth file, written just before a
+    pull and removed right after it, and podman's per-registry ``--cert-dir``. docker's daemon reads a CA only
+    from ``/etc/docker/certs.d/HOST:PORT/``: ``ca.crt`` is put there when absent (a different one of the
+    user's is kept, ours goes beside it). ``undo`` removes what was made."""
+
+    def __init__(self, transport: SshTransport, program: str, certs_d: str = DOCKER_CERTS_D) -> None:
+        self.transport = transport
+        self.program = program
+        self.certs_d = certs_d
+        self.directory: str | None = None
+        self.written: list[str] = []
+        self._cert_dirs: dict[str, str] = {}
+        self._made_dirs: list[str] = []
+
+    def add_ca(self, host: str, ca_file: Path) -> str:
+        """Make the runtime trust ``ca_file`` for ``host``; returns the CA's path on the board."""
+        if self.program == "podman":
+            self._cert_dirs[host] = f"{self._private()}/certs/{host}"
+            self._write(f"{self._cert_dirs[host]}/ca.crt", ca_file.read_text())
+            return f"{self._cert_dirs[host]}/ca.crt"
+        return self._docker_ca(host, ca_file.read_text())
+
+    def _docker_ca(self, host: str, pem: str) -> str:
+        directory = f"{self.certs_d}/{host}"
+        present = self.transport.run(["cat", f"{directory}/ca.crt"])
+        if present.exit_status == 0 and present.stdout.strip() == pem.strip():
+            return f"{directory}/ca.crt"  # already trusted, and not ours to remove
+        name = "ca.crt" if present.exit_status != 0 else f"rvconform-{uuid.uuid4().hex[:8]}.crt"
+        if self.transport.run(["test", "-d", directory]).exit_status != 0:
+            self._made_dirs.append(directory)
+        path = f"{directory}/{name}"
+        self.written.append(path)
+        self.transport.check(["sh", "-c", 'mkdir -p "$(dirname "$1")" && umask 022 && cat > "$1"', "sh", path],
+                             stdin=pem.encode())
+        return path
+
+    def pull_args(self, host: str, auths_file: str | None) -> tuple[list[str], list[str]]:
+        """The options (before ``pull``, after ``pull``) that make the runtime use this trust for ``host``."""
+        if self.program == "podman":
+            after = ["--cert-dir", self._cert_dirs[host]] if host in self._cert_dirs else []
+            return [], [*after, *(["--authfile", auths_file] if auths_file else [])]
+        return (["--config", auths_file.rsplit("/", 1)[0]] if auths_file else []), []
+
+    def write_auths(self, host: str, username: str, password: str) -> str:
+        """The client config (docker's config.json, podman's auth file) with ``host``'s credentials; returns
+        its path. Remove it with ``remove_auths`` once the pull is over."""
+        token = base64.b64encode(f"{username}:{password}".encode()).decode()
+        path = f"{self._private()}/client/config.json"
+        self._write(path, json.dumps({"auths": {host: {"auth": token}}}) + "\n")
+        return path
+
+    def remove_auths(self, path: str) -> None:
+        """Remove the client config written by ``write_auths``."""
+        self.transport.run(["rm", "-f", path])
+        if path in self.written:
+            self.written.remove(path)
+
+    def undo(self) -> None:
+        """Remove the private directory and the CA files written under certs.d (with directories we made)."""
+        if self.directory:
+            self.transport.run(["rm", "-rf", self.directory])
+            self.written = [path for path in self.written if not path.startswith(f"{self.directory}/")]
+            self.directory = None
+            self._cert_dirs.clear()
+        for path in self.written:
+            self.transport.run(["rm", "-f", path])
+        for directory in self._made_dirs:
+            self.transport.run(["rmdir", directory])  # fails, harmlessly, when someone else put a file there
+        self.written.clear()
+        self._made_dirs.clear()
+
+    def _private(self) -> str:
+        if self.directory is None:
+            made = self.transport.check(["sh", "-c", 'umask 077 && mktemp -d "${TMPDIR:-/tmp}/rvconform-XXXXXXXX"'])
+            self.directory = made.strip()
+        return self.directory
+
+    def _write(self, path: str, content: str) -> None:
+        self.written.append(path)
         self.transport.check(["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path],
                              stdin=content.encode())

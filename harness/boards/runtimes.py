@@ -9,6 +9,7 @@ import re
 import shlex
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 
 from harness.boards.base import CommandResult, RunSpec
 from harness.boards.runtime_output import (
@@ -116,10 +117,14 @@ class DockerCli(Runtime):
     def _labels(self) -> list[str]:
         return [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
 
-    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled:
+    def pull(self, ref: str, platform: str, plain_http: bool, client_args: Sequence[str] = (),
+             pull_args: Sequence[str] = ()) -> Pulled:
+        """Pull ``ref``; ``client_args`` go before ``pull`` (docker's --config DIR), ``pull_args`` after it
+        (podman's --cert-dir, --authfile): paths of files on the board, never a secret."""
         # docker trusts a plain-HTTP registry on loopback by itself; podman must be told.
         insecure = ["--tls-verify=false"] if plain_http and self.program == "podman" else []
-        self.transport.check([self.program, "pull", *insecure, "--platform", platform, ref], timeout=600)
+        self.transport.check([self.program, *client_args, "pull", *insecure, *pull_args, "--platform", platform,
+                              ref], timeout=600)
         self._platforms[ref] = platform
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])

@@ -8,7 +8,9 @@ forwards, so nothing but SSH has to be open on the board.
 
 from __future__ import annotations
 
+import contextlib
 import os.path
+import re
 import time
 import uuid
 from dataclasses import replace
@@ -16,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
-from harness.boards.registry_trust import ContainerdTrust
-from harness.boards.runtimes import Containerd, Runtime, detect_runtime, make_runtime
+from harness.boards.registry_trust import CliTrust, ContainerdTrust
+from harness.boards.runtime_output import Pulled
+from harness.boards.runtimes import Containerd, DockerCli, Runtime, detect_runtime, make_runtime
 from harness.boards.transport import SshTransport
 from harness.boards.url import BoardSpec, SshTarget
 from harness.errors import BoardError
 from harness.image_ref import ImageRef
 from harness.labels import BOARD
+from harness.registry_access import Credentials
 from harness.registry_client import RegistryClient
 from harness.registry_mirror import endpoints
 from harness.runtime_config.access import RegistryAccess as RuntimeAccess
@@ -45,6 +49,7 @@ class SshBoard(Board):
         self._pulled: set[str] = set()
         self._forwards: dict[tuple[str, int], int] = {}
         self._trust: ContainerdTrust | None = None
+        self._cli_trust: CliTrust | None = None
 
     def open(self) -> None:
         """Connect, and find the board's runtime when the URL does not name it."""
@@ -81,10 +86,12 @@ class SshBoard(Board):
         return f"127.0.0.1:{self.transport.forward_remote(port, host, port)}"
 
     def trust_registry(self, host: str, ca_file: Path) -> None:
-        """containerd boards: the CA goes to a 0700 hosts directory of the run on the board (see pull)."""
-        if not isinstance(self.runtime, Containerd):
-            super().trust_registry(host, ca_file)
-        self.trust.add_ca(host, ca_file)
+        """containerd boards: the CA goes to a 0700 hosts directory of the run on the board (see pull);
+        docker: to the daemon's certs.d; podman: to a 0700 directory given as --cert-dir."""
+        if isinstance(self.runtime, Containerd):
+            self.trust.add_ca(host, ca_file)
+        else:
+            self.cli_trust.add_ca(host, ca_file)
 
     @property
     def trust(self) -> ContainerdTrust:
@@ -92,6 +99,13 @@ class SshBoard(Board):
         if self._trust is None:
             self._trust = ContainerdTrust(self.transport, f"/run/rvconform/trust-{self._suffix}")
         return self._trust
+
+    @property
+    def cli_trust(self) -> CliTrust:
+        """docker/podman: this board's private client files for secured registries (written when needed)."""
+        if self._cli_trust is None:
+            self._cli_trust = CliTrust(self.transport, getattr(self.runtime, "program", "docker"))
+        return self._cli_trust
 
     def runtime_access(self, host: str) -> RuntimeAccess | None:
         access = super().runtime_access(host)
@@ -107,25 +121,44 @@ class SshBoard(Board):
         self.runtime.remove_image(seen.pinned)
         started = time.monotonic()
         try:
-            if self._secured(seen.registry):
+            if self._secured(seen.registry) and isinstance(self.runtime, Containerd):
                 hosts_dir = self.trust.hosts_dir_for(seen.registry, self._authorization(seen))
                 pulled = self.runtime.pull_with_hosts(seen.pinned, hosts_dir, platform)
+            elif self._secured(seen.registry):
+                pulled = self._pull_with_client_files(seen, platform)
             else:
                 pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http)
         except BoardError as error:
-            raise BoardError(f"{self.name}: pull of {seen.pinned} for {platform} failed: {error.message}",
-                             fix="check that the board reaches the registry at that address") from None
+            raise _pull_failure(self.name, seen, platform, error.message,
+                                self.registry_credentials.get(seen.registry)) from None
         self._pulled.add(seen.pinned)
         return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started)
 
     def _secured(self, host: str) -> bool:
-        """Whether pulls from ``host`` need a CA or credentials (then containerd gets a hosts.toml)."""
-        if host not in self.registry_cas and host not in self.registry_credentials:
-            return False
-        if not isinstance(self.runtime, Containerd):
-            raise BoardError(f"{self.name}: pulling from the TLS or password registry {host} is done for containerd "
-                             "boards only so far", fix="use runtime=ctr on this board, or a plain HTTP registry")
-        return True
+        """Whether pulls from ``host`` need a CA or credentials (containerd: a hosts.toml; docker/podman:
+        client files)."""
+        return host in self.registry_cas or host in self.registry_credentials
+
+    def _pull_with_client_files(self, seen: ImageRef, platform: str) -> Pulled:
+        """docker/podman: the credentials in a 0600 client config on the board for this pull only."""
+        runtime = self.runtime
+        if not isinstance(runtime, DockerCli):
+            raise BoardError(f"{self.name}: this board's runtime cannot pull from a TLS or password registry")
+        credentials = self.registry_credentials.get(seen.registry)
+        auths = (self.cli_trust.write_auths(seen.registry, credentials.username, credentials.password)
+                 if credentials else None)
+        before, after = self.cli_trust.pull_args(seen.registry, auths)
+        try:
+            pulled = runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, client_args=before,
+                                  pull_args=after)
+        except BoardError:
+            if auths:  # the pull's error is the one to tell; close removes the directory in any case
+                with contextlib.suppress(BoardError):
+                    self.cli_trust.remove_auths(auths)
+            raise
+        if auths:
+            self.cli_trust.remove_auths(auths)
+        return pulled
 
     def _authorization(self, seen: ImageRef) -> str | None:
         """The Authorization value for pulling ``seen`` (Basic, or a Bearer token of its repository), fetched
@@ -195,6 +228,8 @@ class SshBoard(Board):
         try:
             if self._trust:
                 self._trust.undo()
+            if self._cli_trust:
+                self._cli_trust.undo()
             self.runtime.cleanup()
             for ref in self._pulled:
                 self.runtime.remove_image(ref)
@@ -202,6 +237,22 @@ class SshBoard(Board):
             pass  # a board that went away keeps what it had; its next run's cleanup finds it by label
         finally:
             self.transport.close()
+
+
+#: How docker and podman say a registry refused the credentials (or wanted some).
+_REFUSED = re.compile(r"unauthorized|authentication required|invalid username/password", re.IGNORECASE)
+
+
+def _pull_failure(board: str, seen: ImageRef, platform: str, said: str, credentials: Credentials | None
+                  ) -> BoardError:
+    """The error for a failed pull; a refusal of the credentials is named as such."""
+    if credentials and _REFUSED.search(said):
+        return BoardError(f"{board}: the registry {seen.registry} refused the credentials of user "
+                          f"'{credentials.username}' ({credentials.source or 'given'}) for pulling {seen.pinned}: "
+                          f"{said}", fix="check the registry username and password (RVCONFORM_REGISTRY_USERNAME/"
+                          "RVCONFORM_REGISTRY_PASSWORD, or the docker config's auths entry)")
+    return BoardError(f"{board}: pull of {seen.pinned} for {platform} failed: {said}",
+                      fix="check that the board reaches the registry at that address")
 
 
 def _expand(key: str | None) -> str | None:

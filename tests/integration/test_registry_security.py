@@ -190,8 +190,9 @@ def _image_config(storage: Path, manifest_digest: str) -> str:
     return blob(json.loads(blob(manifest_digest))["config"]["digest"]).decode()
 
 
-def _secured_main_job(tmp_path: Path, recipes: Path, boards: list[str]) -> None:
-    """--registry-tls --registry-auth: build, push, pull and check on ``boards``; the random password is in
+def _secured_main_job(tmp_path: Path, recipes: Path, boards: list[str], pulls_per_board: int = 2) -> None:
+    """--registry-tls --registry-auth: build, push, pull and check on ``boards`` (``pulls_per_board`` pull
+    tests pass on each: docker and podman boards have no mirror-config pull); the random password is in
     no output, no process's arguments and no image label; the user's docker config is untouched; the trust
     written for the engine is gone at the end."""
     from harness.cache import cache_dir
@@ -209,10 +210,11 @@ def _secured_main_job(tmp_path: Path, recipes: Path, boards: list[str]) -> None:
     verdicts = parse_junit(tmp_path / "reports" / "junit.xml")
     assert result.returncode == 0, result.stdout[-3000:]
     names = ["test_build[tiny]", "test_manifest_platform[tiny]"]
-    for board in boards:
-        board_key = board.split("?")[0] if board.startswith("ssh") else board
-        names += [n for n in verdicts if n.startswith(("test_pull[", "test_pull_through")) and board_key in n]
-    assert len(names) >= 2 + 2 * len(boards), sorted(verdicts)
+    for board in boards:  # an SSH board's test ids carry USER@HOST:PORT (and _0, _1 for two runtimes there)
+        board_key = board.split("://")[1].split("?")[0] if board.startswith("ssh") else board
+        names += [n for n in verdicts if n.startswith(("test_pull[", "test_pull_through")) and board_key in n
+                  and n not in names and verdicts[n].outcome != "skipped"]
+    assert len(names) >= 2 + pulls_per_board * len(boards), sorted(verdicts)
     assert {verdicts[n].outcome for n in names} == {"passed"}, {n: verdicts[n].outcome for n in names}
     image = verdicts["test_build[tiny]"].properties["image"]
     assert image.startswith("127.0.0.1:"), image
@@ -232,6 +234,16 @@ def test_the_main_job_passes_through_a_tls_and_password_registry_with_no_secret_
     tmp_path: Path, recipes_dir
 ) -> None:
     _secured_main_job(tmp_path, recipes_dir("tiny"), ["local"])
+
+
+def test_the_main_job_passes_on_ssh_docker_and_podman_boards_through_a_tls_and_password_registry(
+    tmp_path: Path, recipes_dir, sshd
+) -> None:
+    """The same main job on docker and podman boards over SSH: pulls with the CA and a 0600 client config on
+    the board, deploys and checks; no secret in any output or process argument."""
+    before = set(Path("/tmp").glob("rvconform-????????"))  # the board (this machine) makes them with mktemp
+    _secured_main_job(tmp_path, recipes_dir("tiny"), [sshd.url("docker"), sshd.url("podman")], pulls_per_board=1)
+    assert set(Path("/tmp").glob("rvconform-????????")) <= before, "the boards' private directories are gone"
 
 
 @pytest.mark.slow
@@ -324,4 +336,131 @@ def test_rvconform_config_containerd_output_pulls_on_the_qemu_board_through_tls_
             runtime.remove_image(name)
     finally:
         files.undo()
+        board.close()
+
+
+@pytest.fixture(scope="module")
+def secured_tiny(secured: Registry, tmp_path_factory: pytest.TempPathFactory):
+    """The tiny test recipe, built for riscv64 and pushed to the TLS + password registry."""
+    from conftest import BAD_IMAGES
+    from harness.build import Builder
+    from harness.recipes import load_recipe
+
+    return Builder(secured.url, tmp_path_factory.mktemp("logs"), access=secured.access()).build(
+        load_recipe(BAD_IMAGES / "tiny"))
+
+
+class _ArgsWatcher:
+    """Samples every process's arguments (`ps`, on this machine, which is the board) while a pull runs."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.lines += subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
+                                         timeout=10).stdout.splitlines()
+            self._stop.wait(0.05)
+
+    def __enter__(self) -> _ArgsWatcher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=15)
+
+
+def _private_files(board) -> list[Path]:
+    """What the board's client trust wrote: every file (the board is this machine)."""
+    trust = board.cli_trust
+    files = [Path(path) for path in trust.written]
+    if trust.directory:
+        files += [path for path in Path(trust.directory).rglob("*")]
+    return files
+
+
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_an_ssh_board_pulls_through_tls_and_password_with_no_secret_on_a_command_line(
+    secured: Registry, secured_tiny, sshd, runtime: str
+) -> None:
+    """docker/podman over SSH: the CA (docker's certs.d, podman's --cert-dir) and the credentials in a 0600
+    client config of a 0700 directory, never in a process's arguments; everything is gone after close."""
+    from harness.boards import open_board
+    from harness.labels import run_labels
+
+    access = secured.access()
+    assert access.credentials
+    board = open_board(sshd.url(runtime), run_labels(f"sshtrust-{secrets.token_hex(4)}"))
+    try:
+        seen = board.attach_registry(secured.url, access=access)
+        assert seen != secured.host, "the board reaches the registry through its own forward"
+        directory = board.cli_trust.directory
+        if runtime == "podman":
+            assert directory and Path(directory).stat().st_mode & 0o777 == 0o700
+            assert Path(directory, "certs", seen, "ca.crt").stat().st_mode & 0o777 == 0o600
+        else:
+            assert Path("/etc/docker/certs.d", seen, "ca.crt").read_text() == access.ca_file.read_text()
+        with _ArgsWatcher() as watcher:
+            pulled = board.pull(secured_tiny.ref, "linux/riscv64")
+        assert pulled.digest == secured_tiny.ref.digest, pulled
+        assert len(watcher.lines) > 5, "ps was sampled during the pull"
+        assert any(f"{runtime} " in line and " pull " in line for line in watcher.lines), "the pull was seen"
+        assert not [line for line in watcher.lines if access.credentials.password in line]
+        assert not [line for line in watcher.lines if "auth" in line and "{" in line]
+        written = _private_files(board)
+        assert written, "files were written on the board"
+        assert not [p for p in written if p.name == "config.json"], "the client config went after the pull"
+    finally:
+        board.close()
+    assert not [path for path in written if path.exists()], "the board's files are gone after close"
+    assert not Path("/etc/docker/certs.d", seen).exists()
+    assert directory is None or not Path(directory).exists()
+
+
+@pytest.mark.parametrize("runtime", ["docker", "podman"])
+def test_an_ssh_board_names_a_wrong_registry_password(secured: Registry, secured_tiny, sshd, runtime: str) -> None:
+    from dataclasses import replace
+
+    from harness.boards import open_board
+    from harness.errors import BoardError
+    from harness.labels import run_labels
+
+    wrong = Credentials("rvconform", "not-the-password", "the test's wrong credentials")
+    board = open_board(sshd.url(runtime), run_labels(f"sshtrust-{secrets.token_hex(4)}"))
+    try:
+        seen = board.attach_registry(secured.url, access=replace(secured.access(), credentials=wrong))
+        started = time.monotonic()
+        with pytest.raises(BoardError) as caught:
+            board.pull(secured_tiny.ref, "linux/riscv64")
+        assert time.monotonic() - started < 60
+        written = _private_files(board)
+    finally:
+        board.close()
+    message = str(caught.value)
+    assert f"the registry {seen} refused the credentials of user 'rvconform' (the test's wrong credentials)" \
+        in message, message
+    assert runtime in board.name and secured_tiny.ref.repository in message and "fix:" in message
+    assert "not-the-password" not in message
+    assert not [path for path in written if path.exists()], "the board's files are gone after close, also on failure"
+
+
+def test_podman_over_ssh_needs_the_ca_it_is_given(secured: Registry, secured_tiny, sshd) -> None:
+    """Without the run's CA the same podman pull fails on the certificate: the --cert-dir above is what works."""
+    from dataclasses import replace
+
+    from harness.boards import open_board
+    from harness.errors import BoardError
+    from harness.labels import run_labels
+
+    board = open_board(sshd.url("podman"), run_labels(f"sshtrust-{secrets.token_hex(4)}"))
+    try:
+        board.attach_registry(secured.url, access=replace(secured.access(), ca_file=None))
+        with pytest.raises(BoardError, match=r"certificate signed by unknown authority"):
+            board.pull(secured_tiny.ref, "linux/riscv64")
+    finally:
         board.close()

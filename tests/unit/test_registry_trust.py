@@ -1,10 +1,18 @@
-"""The local engine's trust in a run's CA: added beside the user's files, removed at close or by the sweep."""
+"""A board's trust in a run's CA: the local engine's (added beside the user's files, removed at close or by the
+sweep) and docker/podman over SSH (certs.d, a private client directory)."""
 
+import base64
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from harness.boards.registry_trust import EngineTrust
+from harness.boards.base import CommandResult
+from harness.boards.registry_trust import CliTrust, EngineTrust
+from harness.boards.ssh import _pull_failure
+from harness.image_ref import ImageRef
+from harness.registry_access import Credentials
 from harness.run import sweep
 
 
@@ -33,3 +41,83 @@ def test_the_sweep_removes_what_a_crashed_run_left(tmp_path: Path, monkeypatch: 
     sweep.remove_engine_trust("crashed")
     assert not left.exists() and not left.parent.exists()
     assert other.exists(), "another run's trust is not touched"
+
+
+class _ShellHere:
+    """The part of SshTransport that CliTrust uses, running the same commands on this machine."""
+
+    board = "here"
+
+    def run(self, argv: list[str], timeout: float = 120.0, stdin: bytes | None = None) -> CommandResult:
+        done = subprocess.run(argv, input=stdin or b"", capture_output=True, timeout=timeout)
+        return CommandResult(done.returncode, done.stdout.decode(), done.stderr.decode())
+
+    def check(self, argv: list[str], timeout: float = 120.0, stdin: bytes | None = None) -> str:
+        result = self.run(argv, timeout, stdin)
+        assert result.exit_status == 0, result.output
+        return result.stdout
+
+
+def test_docker_over_ssh_gets_ca_crt_in_certs_d_and_keeps_a_users_different_one(tmp_path: Path) -> None:
+    ca = tmp_path / "run-ca.crt"
+    ca.write_text("RUN CA\n")
+    users = tmp_path / "certs.d" / "lab:5000"
+    users.mkdir(parents=True)
+    (users / "ca.crt").write_text("USER CA\n")
+    trust = CliTrust(_ShellHere(), "docker", certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
+    fresh = Path(trust.add_ca("127.0.0.1:5001", ca))
+    beside = Path(trust.add_ca("lab:5000", ca))
+    assert fresh.name == "ca.crt" and fresh.read_text() == "RUN CA\n"
+    assert beside.parent == users and beside.name.startswith("rvconform-") and beside.suffix == ".crt"
+    trust.undo()
+    assert not fresh.parent.exists(), "a directory made for the run goes with it"
+    assert sorted(p.name for p in users.iterdir()) == ["ca.crt"] and (users / "ca.crt").read_text() == "USER CA\n"
+
+
+def test_docker_over_ssh_leaves_an_identical_ca_alone(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.crt"
+    ca.write_text("SAME CA\n")
+    (tmp_path / "certs.d" / "lab:5000").mkdir(parents=True)
+    (tmp_path / "certs.d" / "lab:5000" / "ca.crt").write_text("SAME CA\n")
+    trust = CliTrust(_ShellHere(), "docker", certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
+    trust.add_ca("lab:5000", ca)
+    trust.undo()
+    assert (tmp_path / "certs.d" / "lab:5000" / "ca.crt").read_text() == "SAME CA\n", "not ours to remove"
+
+
+@pytest.mark.parametrize("program", ["docker", "podman"])
+def test_client_files_are_private_and_named_by_path_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         program: str) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    ca = tmp_path / "ca.crt"
+    ca.write_text("RUN CA\n")
+    trust = CliTrust(_ShellHere(), program, certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
+    trust.add_ca("127.0.0.1:5001", ca)
+    auths = trust.write_auths("127.0.0.1:5001", "user", "s3cret-pass")
+    assert Path(auths).stat().st_mode & 0o777 == 0o600
+    assert trust.directory and Path(trust.directory).stat().st_mode & 0o777 == 0o700
+    config = json.loads(Path(auths).read_text())
+    assert base64.b64decode(config["auths"]["127.0.0.1:5001"]["auth"]) == b"user:s3cret-pass"
+    before, after = trust.pull_args("127.0.0.1:5001", auths)
+    assert "s3cret-pass" not in " ".join([*before, *after])
+    if program == "docker":
+        assert (before, after) == (["--config", str(Path(auths).parent)], [])
+    else:
+        assert before == [] and after == ["--cert-dir", f"{trust.directory}/certs/127.0.0.1:5001", "--authfile", auths]
+        assert Path(after[1], "ca.crt").stat().st_mode & 0o777 == 0o600
+    trust.remove_auths(auths)
+    assert not Path(auths).exists()
+    directory = trust.directory
+    trust.undo()
+    assert not Path(directory).exists() and not list((tmp_path / "certs.d").glob("*/*"))
+
+
+def test_a_refused_password_is_named_on_an_ssh_board() -> None:
+    seen = ImageRef.parse("127.0.0.1:5001/riscv64/tiny:1")
+    credentials = Credentials("rvconform", "hidden", "$RVCONFORM_REGISTRY_USERNAME/$RVCONFORM_REGISTRY_PASSWORD")
+    error = _pull_failure("ssh://b", seen, "linux/riscv64", "Error: unauthorized: authentication required",
+                          credentials)
+    assert "the registry 127.0.0.1:5001 refused the credentials of user 'rvconform'" in error.message
+    assert "hidden" not in str(error) and "password" in (error.fix or "")
+    other = _pull_failure("ssh://b", seen, "linux/riscv64", "connection refused", credentials)
+    assert "pull of 127.0.0.1:5001/riscv64/tiny:1 for linux/riscv64 failed" in other.message
