@@ -49,7 +49,7 @@ def config_path() -> Path | None:
     named = os.environ.get(CONFIG_ENV)
     if named:
         path = Path(named).expanduser()
-        if not path.is_file():
+        if not path.exists() or path.is_dir():  # /dev/null is fine, as for ssh -F
             raise BoardError(f"{CONFIG_ENV}={named}: no such file",
                              fix=f"point {CONFIG_ENV} at an ssh_config file, or unset it to use ~/.ssh/config")
         return path
