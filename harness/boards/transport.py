@@ -56,7 +56,7 @@ class SshTransport:
             sock = None
             if route.jump is not None:
                 self._jump = self._connect(route.jump, route.known_hosts, None, "the jump host ")
-                sock = self._channel_through_jump(route.jump, route.board)
+                sock = self._channel_through(self._jump, route.jump, route.board)
             self._client = self._connect(route.board, route.known_hosts, sock, "")
             self._client.get_transport().set_keepalive(15)
             return self
@@ -74,8 +74,7 @@ class SshTransport:
             client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
         try:
             client.connect(hop.hostname, hop.port, hop.user, key_filename=list(hop.key_files) or None, sock=sock,
-                           timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT,
-                           channel_timeout=CONNECT_TIMEOUT)
+                           timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT)
             return client
         except paramiko.BadHostKeyException as error:
             client.close()
@@ -92,11 +91,11 @@ class SshTransport:
                                fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH) "
                                "and its entry in your ssh config")
 
-    def _channel_through_jump(self, jump: SshHop, board: SshHop) -> paramiko.Channel:
-        assert self._jump is not None
+    def _channel_through(self, client: paramiko.SSHClient, jump: SshHop, board: SshHop) -> paramiko.Channel:
+        """A direct-tcpip channel from the jump host to the board: the board's SSH runs over it."""
         try:
-            return self._jump.get_transport().open_channel("direct-tcpip", (board.hostname, board.port),
-                                                           ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT)
+            return client.get_transport().open_channel("direct-tcpip", (board.hostname, board.port),
+                                                       ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT)
         except (OSError, paramiko.SSHException) as error:
             raise BoardUnreachable(f"{self.board}: the jump host {jump.name} ({jump.address}) cannot reach "
                                    f"{board.hostname}:{board.port}: {_connect_cause(error)}",

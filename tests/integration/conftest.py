@@ -186,7 +186,7 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     stop_sshd(server)
 
 
-def start_sshd(home: Path, keys: Path) -> Sshd:
+def start_sshd(home: Path, keys: Path, forwarding: bool = True) -> Sshd:
     """Start an sshd in ``home`` (its own host key) that lets root in with ``keys``/client_key."""
     from harness.ports import free_loopback_port
     from harness.wait import Deadline, wait_until
@@ -199,7 +199,7 @@ def start_sshd(home: Path, keys: Path) -> Sshd:
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
                       f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
                       "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                      f"AllowTcpForwarding yes\nPidFile {home / 'sshd.pid'}\n"
+                      f"AllowTcpForwarding {'yes' if forwarding else 'no'}\nPidFile {home / 'sshd.pid'}\n"
                       f"SetEnv CONTAINERS_CONF={containers_conf}\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     with (home / "log").open("wb") as log:

@@ -14,7 +14,7 @@ import pytest
 
 from harness.boards import open_board
 from harness.boards.transport import SshTransport
-from harness.boards.url import ACCEPT_NEW
+from harness.boards.url import ACCEPT_NEW, OWN_VM
 from harness.errors import BoardUnreachable
 from harness.labels import run_labels
 from tests.integration.conftest import Sshd, start_sshd, stop_sshd
@@ -138,3 +138,35 @@ def test_an_unknown_jump_host_key_is_named_as_the_jump_host(sshd, jump_sshd, ssh
         open_board("ssh://riscv-board?runtime=docker", LABELS)
     assert fingerprint_of(jump_sshd.home / "host_key.pub") in str(caught.value)
     assert f"[127.0.0.1]:{jump_sshd.port}" in str(caught.value)
+
+
+def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_config, tmp_path) -> None:
+    home = tmp_path / "closed-jump"
+    home.mkdir()
+    jump = start_sshd(home, sshd.key.parent, forwarding=False)
+    try:
+        write, known_hosts = ssh_config
+        known_hosts.write_text(sshd.known_hosts_line + jump.known_hosts_line)
+        write(f"Host riscv-board\n    HostName 127.0.0.1\n    Port {sshd.port}\n    IdentityFile {sshd.key}\n"
+              f"    ProxyJump root@127.0.0.1:{jump.port}\nHost 127.0.0.1\n    IdentityFile {sshd.key}\n")
+        started = time.monotonic()
+        with pytest.raises(BoardUnreachable) as caught:
+            open_board("ssh://riscv-board?runtime=docker", LABELS)
+        assert time.monotonic() - started < 20
+        assert f"the jump host 127.0.0.1 (root@127.0.0.1:{jump.port}) cannot reach 127.0.0.1:{sshd.port}" \
+            in str(caught.value)
+        assert "allows TCP forwarding" in str(caught.value)
+    finally:
+        stop_sshd(jump)
+
+
+def test_the_run_s_own_vm_is_reached_without_the_user_s_config_or_known_hosts(sshd, ssh_config) -> None:
+    write, _ = ssh_config  # no known key, and a config that would send everything through a dead jump host
+    write("Host *\n    ProxyJump root@127.0.0.1:1\n")
+    with pytest.raises(BoardUnreachable, match="connection refused"):
+        connect(sshd)
+    transport = connect(sshd, host_keys=OWN_VM)
+    try:
+        assert transport.check(["echo", "vm"]).strip() == "vm"
+    finally:
+        transport.close()
