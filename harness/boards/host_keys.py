@@ -17,7 +17,7 @@ import paramiko
 
 from harness.boards.ssh_route import SshHop
 from harness.cache import cache_dir
-from harness.errors import BoardUnreachable
+from harness.errors import BoardError, BoardUnreachable
 
 
 def harness_known_hosts() -> Path:
@@ -33,8 +33,14 @@ def fingerprint(key: paramiko.PKey) -> str:
 def load_known_hosts(client: paramiko.SSHClient, files: tuple[Path, ...]) -> None:
     """Give ``client`` the keys of every readable file in ``files`` and of the harness's own file."""
     for path in (*files, harness_known_hosts()):
-        if path.is_file():
+        if not path.is_file():
+            continue
+        try:
             client.load_system_host_keys(str(path))
+        except (OSError, UnicodeDecodeError) as error:
+            raise BoardError(f"cannot read the known_hosts file {path}: {error}",
+                             fix="make it readable, or name another with UserKnownHostsFile in your ssh config") \
+                from None
 
 
 class RejectUnknown(paramiko.MissingHostKeyPolicy):
