@@ -8,7 +8,7 @@ pulling over the VM's own network. One VM per run, shared by xdist workers; the 
 from __future__ import annotations
 
 from harness.boards.ssh import LOOPBACK, SshBoard
-from harness.boards.url import BoardSpec, QemuOptions, SshTarget
+from harness.boards.url import OWN_VM, BoardSpec, QemuOptions, SshTarget
 from harness.errors import BoardError, BoardUnreachable, RvconformError
 from harness.run import Run
 from harness.run.records import VM, VmRecord
@@ -31,7 +31,7 @@ class QemuBoard(SshBoard):
         if self.owning_run is None:
             raise BoardError("a qemu board needs a run to own its VM")
         port, key = shared_vm(self.owning_run, self.options)
-        self.target = SshTarget("root", "127.0.0.1", port, key, "ctr")
+        self.target = SshTarget("root", "127.0.0.1", port, key, "ctr", OWN_VM)
         super().open()
 
     def reach_registry(self, host: str, port: int) -> str:

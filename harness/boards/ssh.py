@@ -1,4 +1,4 @@
-"""Board ``ssh://user@host[:port]?key=PATH&runtime=docker|podman|ctr|k3s``: a real board over SSH.
+"""Board ``ssh://[user@]host[:port]?key=PATH&runtime=docker|podman|ctr|k3s``: a real board over SSH.
 
 The board pulls from the registry at the address *it* sees (``registry_aliases``); when the registry
 is one we spawned on 127.0.0.1, a reverse forward gives the board the same address on its own
@@ -54,7 +54,8 @@ class SshBoard(Board):
     def open(self) -> None:
         """Connect, and find the board's runtime when the URL does not name it."""
         target = self._target()
-        self._transport = SshTransport(self.name, target.user, target.host, target.port, _expand(target.key)).open()
+        self._transport = SshTransport(self.name, target.user, target.host, target.port, _expand(target.key),
+                                       target.host_keys).open()
         name = target.runtime or detect_runtime(self._transport)
         self._runtime = make_runtime(name, self._transport, self.labels, f"rvconform-{self._suffix}")
 

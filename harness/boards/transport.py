@@ -1,5 +1,5 @@
-"""SSH to a board: testinfra's paramiko backend for the connection, with command timeouts and port
-forwards in both directions (the harness reaches a container; the board reaches our registry)."""
+"""SSH to a board: a paramiko connection (the way the user's ssh goes, the host key checked), with command
+timeouts and port forwards in both directions (the harness reaches a container; the board reaches our registry)."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import paramiko
-import testinfra.backend
 
 from harness.boards.base import CommandResult
-from harness.cache import cache_dir
+from harness.boards.host_keys import RejectUnknown, changed_key_error, load_known_hosts
+from harness.boards.ssh_route import SshHop, config_path, load_config, resolve_route
+from harness.boards.url import ACCEPT_NEW, OWN_VM, VERIFY
 from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
 from harness.wait import Deadline, wait_until
 
@@ -23,15 +24,21 @@ CONNECT_TIMEOUT = 15
 
 
 class SshTransport:
-    """One SSH connection to a board; ``open()`` connects (raising BoardUnreachable with the cause)."""
+    """One SSH connection to a board; ``open()`` connects (raising BoardUnreachable with the cause).
 
-    def __init__(self, board: str, user: str, host: str, port: int, key: str | None) -> None:
+    It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyJump) and checks the
+    board's host key against their known_hosts (``host_keys``: VERIFY, ACCEPT_NEW or, for a VM this run booted,
+    OWN_VM, which neither reads the ssh config nor checks the key)."""
+
+    def __init__(self, board: str, user: str | None, host: str, port: int | None, key: str | None,
+                 host_keys: str = VERIFY) -> None:
         self.board = board
-        self.spec = f"paramiko://{user}@{host}:{port}"
-        self.key = key
+        self.user, self.host, self.port, self.key = user, host, port, key
+        self.host_keys = host_keys
         self._forwards: list[_LocalForward] = []
         self._gone: str | None = None
         self._client: paramiko.SSHClient | None = None
+        self._jump: paramiko.SSHClient | None = None
 
     @property
     def client(self) -> paramiko.SSHClient:
@@ -41,22 +48,59 @@ class SshTransport:
         return self._client
 
     def open(self) -> SshTransport:
-        """Connect; returns this transport."""
-        # A backend of our own (testinfra.get_host caches one per spec, and we close ours), told by an
-        # ssh_config to accept the board's host key: lab boards and VMs are re-imaged all the time.
-        backend = testinfra.backend.get_backend(self.spec, ssh_config=str(_ssh_config()),
-                                                ssh_identity_file=self.key, timeout=CONNECT_TIMEOUT)
+        """Connect (through the jump host, if the ssh config names one); returns this transport."""
+        own_vm = self.host_keys == OWN_VM
+        config = load_config(None if own_vm else config_path())
+        route = resolve_route(self.host, self.user, self.port, self.key, config)
         try:
-            client = backend.client
-            client.get_transport().set_keepalive(15)
-            self._client = client
+            sock = None
+            if route.jump is not None:
+                self._jump = self._connect(route.jump, route.known_hosts, None, "the jump host ")
+                sock = self._channel_through(self._jump, route.jump, route.board)
+            self._client = self._connect(route.board, route.known_hosts, sock, "")
+            self._client.get_transport().set_keepalive(15)
             return self
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, hop: SshHop, known_hosts: tuple[Path, ...], sock: paramiko.Channel | None,
+                 role: str) -> paramiko.SSHClient:
+        client = paramiko.SSHClient()
+        if self.host_keys == OWN_VM:
+            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        else:
+            load_known_hosts(client, known_hosts)
+            client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
+        try:
+            client.connect(hop.hostname, hop.port, hop.user, key_filename=list(hop.key_files) or None, sock=sock,
+                           timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT)
+            return client
+        except paramiko.BadHostKeyException as error:
+            client.close()
+            raise changed_key_error(self.board, hop, error) from None
+        except BoardUnreachable:  # an unknown host key
+            client.close()
+            raise
         except paramiko.AuthenticationException as error:
             cause = f"authentication failed ({error}); is the key right and authorized for this user?"
         except (OSError, paramiko.SSHException) as error:
             cause = _connect_cause(error)
-        raise BoardUnreachable(f"{self.board}: cannot connect: {cause}",
-                               fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH)")
+        client.close()
+        raise BoardUnreachable(f"{self.board}: cannot connect to {role}{hop.name} ({hop.address}): {cause}",
+                               fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH) "
+                               "and its entry in your ssh config")
+
+    def _channel_through(self, client: paramiko.SSHClient, jump: SshHop, board: SshHop) -> paramiko.Channel:
+        """A direct-tcpip channel from the jump host to the board: the board's SSH runs over it."""
+        try:
+            return client.get_transport().open_channel("direct-tcpip", (board.hostname, board.port),
+                                                       ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT)
+        except (OSError, paramiko.SSHException) as error:
+            raise BoardUnreachable(f"{self.board}: the jump host {jump.name} ({jump.address}) cannot reach "
+                                   f"{board.hostname}:{board.port}: {_connect_cause(error)}",
+                                   fix="check the board's HostName and Port as the jump host sees them, and that "
+                                   "the jump host's sshd allows TCP forwarding") from None
 
     def run(self, argv: Sequence[str], timeout: float = 120.0, stdin: bytes | None = None) -> CommandResult:
         """Run a command (an argument list, quoted for the remote shell) and wait at most ``timeout``;
@@ -121,16 +165,10 @@ class SshTransport:
         """Stop the forwards and drop the connection (nothing to do when it was never opened)."""
         for forward in self._forwards:
             forward.close()
-        if self._client is not None:
-            with contextlib.suppress(Exception):
-                self._client.close()
-
-
-def _ssh_config() -> Path:
-    path = cache_dir("ssh") / "config"
-    if not path.is_file():
-        path.write_text("Host *\n    StrictHostKeyChecking no\n")
-    return path
+        for client in (self._client, self._jump):
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
 
 
 class _Running(Exception):

@@ -16,22 +16,26 @@ RUNTIMES = ("docker", "podman", "ctr", "k3s")
 FORMS = {
     "local": ("local", "--board local"),
     "qemu": ("qemu[://?cpus=N&memory=MB&images=DIR]", "e.g. --board qemu or --board 'qemu://?cpus=2&memory=2048'"),
-    "ssh": ("ssh://USER@HOST[:PORT][?key=PATH&runtime=docker|podman|ctr|k3s]",
+    "ssh": ("ssh://USER@HOST[:PORT][?key=PATH&runtime=docker|podman|ctr|k3s&accept_new_host_key=1]",
             "e.g. ssh://riscv@board1:22?key=~/.ssh/id_ed25519&runtime=ctr"),
 }
-QUERY_KEYS = {"local": (), "qemu": ("cpus", "memory", "images"), "ssh": ("key", "runtime")}
+QUERY_KEYS = {"local": (), "qemu": ("cpus", "memory", "images"), "ssh": ("key", "runtime", "accept_new_host_key")}
 KNOWN = ", ".join(form for form, _ in FORMS.values())
+#: How an SSH board's host key is checked: against known_hosts; that, recording an unknown key; or not at all
+#: for a VM this run booted (its key is made with its image, and it listens on our loopback).
+VERIFY, ACCEPT_NEW, OWN_VM = "verify", "accept-new", "own-vm"
 
 
 @dataclass(frozen=True)
 class SshTarget:
-    """What an ssh:// board URL says."""
+    """What an ssh:// board URL says; user and port are None when it does not say (the ssh config may)."""
 
-    user: str
+    user: str | None
     host: str
-    port: int
+    port: int | None
     key: str | None
     runtime: str | None
+    host_keys: str = VERIFY
 
 
 @dataclass(frozen=True)
@@ -78,7 +82,7 @@ def board_id(url: str) -> str:
 def _ssh_target(url: str, query: dict[str, str]) -> SshTarget:
     parts = urlsplit(url)
     try:
-        port = parts.port or 22
+        port = parts.port
     except ValueError:
         raise _not_a("ssh", url) from None
     if not parts.hostname:
@@ -86,7 +90,11 @@ def _ssh_target(url: str, query: dict[str, str]) -> SshTarget:
     runtime = query.get("runtime")
     if runtime is not None and runtime not in RUNTIMES:
         raise BoardError(f"board URL {url!r}: unknown runtime {runtime!r}", fix=f"use one of {', '.join(RUNTIMES)}")
-    return SshTarget(parts.username or "root", parts.hostname, port, query.get("key"), runtime)
+    accept_new = query.get("accept_new_host_key", "0")
+    if accept_new not in ("0", "1"):
+        raise BoardError(f"board URL {url!r}: accept_new_host_key={accept_new!r}", fix="use accept_new_host_key=1")
+    return SshTarget(parts.username, parts.hostname, port, query.get("key"), runtime,
+                     ACCEPT_NEW if accept_new == "1" else VERIFY)
 
 
 def _qemu_options(url: str, query: dict[str, str]) -> QemuOptions:

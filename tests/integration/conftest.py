@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -150,41 +150,75 @@ class Sshd:
     key: Path
     other_key: Path
     pid: int
+    home: Path
+    process: subprocess.Popen = field(compare=False, repr=False)
 
     def url(self, runtime: str = "docker", key: Path | None = None) -> str:
         return f"ssh://root@127.0.0.1:{self.port}?key={key or self.key}&runtime={runtime}"
+
+    @property
+    def known_hosts_line(self) -> str:
+        """Its host key as a known_hosts line."""
+        key_type, key_data = (self.home / "host_key.pub").read_text().split()[:2]
+        return f"[127.0.0.1]:{self.port} {key_type} {key_data}\n"
 
 
 @pytest.fixture(scope="session")
 def sshd(tmp_path_factory: pytest.TempPathFactory):
     """An sshd of our own on 127.0.0.1 (ephemeral port) that accepts one key made for the tests.
 
-    Its board is this machine: the SSH board code path, end to end, against the local engine.
+    Its board is this machine: the SSH board code path, end to end, against the local engine. Its host key is
+    known through an ssh_config of the tests' own (RVCONFORM_SSH_CONFIG, for the session), never ~/.ssh.
     """
+    home = tmp_path_factory.mktemp("sshd")
+    for name in ("client_key", "other_key"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
+    server = start_sshd(home, home)
+    (home / "known_hosts").write_text(server.known_hosts_line)
+    (home / "ssh_config").write_text(f"Host *\n    UserKnownHostsFile {home / 'known_hosts'}\n")
+    before = os.environ.get("RVCONFORM_SSH_CONFIG")
+    os.environ["RVCONFORM_SSH_CONFIG"] = str(home / "ssh_config")
+    yield server
+    if before is None:
+        os.environ.pop("RVCONFORM_SSH_CONFIG", None)
+    else:
+        os.environ["RVCONFORM_SSH_CONFIG"] = before
+    stop_sshd(server)
+
+
+def start_sshd(home: Path, keys: Path, forwarding: bool = True) -> Sshd:
+    """Start an sshd in ``home`` (its own host key) that lets root in with ``keys``/client_key."""
     from harness.ports import free_loopback_port
     from harness.wait import Deadline, wait_until
 
-    home = tmp_path_factory.mktemp("sshd")
-    for name in ("host_key", "client_key", "other_key"):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / name)], check=True)
-    (home / "authorized_keys").write_text((home / "client_key.pub").read_text())
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(home / "host_key")], check=True)
+    (home / "authorized_keys").write_text((keys / "client_key.pub").read_text())
     port = free_loopback_port()
     containers_conf = _podman_limits_within_ours(home)
     config = home / "sshd_config"
     config.write_text(f"Port {port}\nListenAddress 127.0.0.1\nHostKey {home / 'host_key'}\n"
                       f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
                       "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
-                      f"AllowTcpForwarding yes\nPidFile {home / 'sshd.pid'}\n"
+                      f"AllowTcpForwarding {'yes' if forwarding else 'no'}\nPidFile {home / 'sshd.pid'}\n"
                       f"SetEnv CONTAINERS_CONF={containers_conf}\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     with (home / "log").open("wb") as log:
         process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)
-    wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), what="test sshd",
-               deadline=Deadline(20), retry_on=(OSError,), alive=lambda: None if process.poll() is None else "exited",
-               logs=lambda: (home / "log").read_text())
-    yield Sshd(port, home / "client_key", home / "other_key", process.pid)
-    process.terminate()
-    process.wait(timeout=10)
+    try:
+        wait_until(lambda: socket.create_connection(("127.0.0.1", port), timeout=1).close(), what="test sshd",
+                   deadline=Deadline(20), retry_on=(OSError,),
+                   alive=lambda: None if process.poll() is None else "exited", logs=lambda: (home / "log").read_text())
+    except BaseException:
+        process.terminate()
+        process.wait(timeout=10)
+        raise
+    return Sshd(port, keys / "client_key", keys / "other_key", process.pid, home, process)
+
+
+def stop_sshd(server: Sshd) -> None:
+    """Stop an sshd that start_sshd started."""
+    server.process.terminate()
+    server.process.wait(timeout=10)
 
 
 def _podman_limits_within_ours(home: Path) -> Path:

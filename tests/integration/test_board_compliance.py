@@ -15,6 +15,7 @@ import pytest
 from harness.boards import Board, RunSpec, open_board
 from harness.boards.base import Container
 from harness.boards.transport import SshTransport
+from harness.boards.url import OWN_VM
 from harness.engine import engine
 from harness.errors import BoardError
 from harness.labels import RUN, run_filter, run_labels
@@ -59,7 +60,7 @@ def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
     if kind != "qemu":
         return [c.name for c in engine().containers.list(all=True, filters={"label": run_filter(run_id)})]
     vm = run.read(VM)
-    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key).open()
+    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key, OWN_VM).open()
     try:
         selector = f'labels."{RUN}"=={run_id}'
         listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])

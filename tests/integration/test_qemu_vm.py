@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.boards.transport import SshTransport
+from harness.boards.url import OWN_VM
 from harness.errors import BoardUnreachable
 from harness.vm import Vm, ssh_banner
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
@@ -30,7 +31,7 @@ def test_the_vm_boots_to_ssh_runs_containerd_and_leaves_the_image_untouched(imag
         assert vm.wait_for_ssh().startswith("SSH-2.0-OpenSSH")
         assert vm.overlay.is_file()
         transport = SshTransport(board="qemu-test", user="root", host="127.0.0.1", port=vm.ssh_port,
-                                 key=str(image.key_path)).open()
+                                 key=str(image.key_path), host_keys=OWN_VM).open()
         try:
             assert transport.check(["uname", "-m"]).strip() == "riscv64"
             assert transport.check(["hostname"]).strip() == "rvconform-vm"

@@ -10,7 +10,7 @@ from harness.errors import BoardError
 def test_an_ssh_url_names_user_host_port_key_and_runtime() -> None:
     target = parse_board_url("ssh://riscv@board1.lab:2222?key=~/.ssh/id_ed25519&runtime=ctr").target
     assert target == SshTarget("riscv", "board1.lab", 2222, "~/.ssh/id_ed25519", "ctr")
-    assert parse_board_url("ssh://board2").target == SshTarget("root", "board2", 22, None, None)
+    assert parse_board_url("ssh://board2").target == SshTarget(None, "board2", None, None, None)
 
 
 def test_a_qemu_url_names_cpus_memory_and_an_images_directory() -> None:

@@ -1,0 +1,80 @@
+"""Host keys checked the way ``ssh`` checks them: a board's key must be in a known_hosts file (the user's,
+those their ssh_config names, or the harness's own); an unknown key stops the connection before any
+credential is sent, a changed one too (possible man in the middle).
+
+``accept_new_host_key=1`` in a board URL records an unknown key, like ssh's ``StrictHostKeyChecking
+accept-new``, in the harness's own known_hosts under the cache: the user's files are theirs to edit.
+A VM this run booted itself presents a key made for its image; it is trusted without any file.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+
+import paramiko
+
+from harness.boards.ssh_route import SshHop
+from harness.cache import cache_dir
+from harness.errors import BoardError, BoardUnreachable
+
+
+def harness_known_hosts() -> Path:
+    """The known_hosts file the harness owns (keys accepted with ``accept_new_host_key=1``)."""
+    return cache_dir("ssh") / "known_hosts"
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """``SHA256:...`` as ``ssh-keygen -l`` prints it."""
+    return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
+
+
+def load_known_hosts(client: paramiko.SSHClient, files: tuple[Path, ...]) -> None:
+    """Give ``client`` the keys of every readable file in ``files`` and of the harness's own file."""
+    for path in (*files, harness_known_hosts()):
+        if not path.is_file():
+            continue
+        try:
+            client.load_system_host_keys(str(path))
+        except (OSError, UnicodeDecodeError) as error:
+            raise BoardError(f"cannot read the known_hosts file {path}: {error}",
+                             fix="make it readable, or name another with UserKnownHostsFile in your ssh config") \
+                from None
+
+
+class RejectUnknown(paramiko.MissingHostKeyPolicy):
+    """An unknown host key: a clear error (or, with ``accept_new``, recorded in the harness's known_hosts)."""
+
+    def __init__(self, board: str, hop: SshHop, accept_new: bool) -> None:
+        self.board, self.hop, self.accept_new = board, hop, accept_new
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        """Record the key (accept-new) or refuse to go on."""
+        if self.accept_new:
+            with harness_known_hosts().open("a") as known:
+                known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+            return
+        port = f"-p {self.hop.port} " if self.hop.port != 22 else ""
+        raise BoardUnreachable(
+            f"{self.board}: the host key of {self.hop.name} ({hostname}) is not known: it presents "
+            f"{key.get_name()} {fingerprint(key)}; not connecting (nothing was sent to it)",
+            fix=f"check that fingerprint with the board's owner, then run "
+            f"`ssh {port}{self.hop.user}@{self.hop.hostname}` once "
+            f"(or `ssh-keyscan {port}{self.hop.hostname} >> ~/.ssh/known_hosts`), "
+            f"or add accept_new_host_key=1 to the board URL to record it in {harness_known_hosts()}")
+
+
+def changed_key_error(board: str, hop: SshHop, error: paramiko.BadHostKeyException) -> BoardUnreachable:
+    """The error for a host key that differs from the known one."""
+    return BoardUnreachable(
+        f"{board}: THE HOST KEY OF {hop.name} ({hop.hostname}:{hop.port}) HAS CHANGED: known "
+        f"{error.expected_key.get_name()} {fingerprint(error.expected_key)}, presented {error.key.get_name()} "
+        f"{fingerprint(error.key)}. Someone may be intercepting the connection (man in the middle), or the "
+        "board was re-imaged; not connecting",
+        fix=f"if the board was re-imaged, check the new fingerprint with its owner and remove the old key with "
+        f"`ssh-keygen -R {_known_name(hop)}` (and from {harness_known_hosts()} if it is there)")
+
+
+def _known_name(hop: SshHop) -> str:
+    return hop.hostname if hop.port == 22 else f"'[{hop.hostname}]:{hop.port}'"
