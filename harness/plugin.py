@@ -153,7 +153,8 @@ def _parametrize_declared(metafunc: pytest.Metafunc, kind: str) -> None:
               for url in boards]
     names = "recipe,board_url,declared_check" if kind in BOARD_KINDS else "recipe,declared_check"
     if not params:
-        skip = pytest.mark.skip(reason=f"no selected recipe declares a {kind} check")
+        article = "an" if kind[0] in "aeiou" else "a"
+        skip = pytest.mark.skip(reason=f"no selected recipe declares {article} {kind} check")
         params = [pytest.param(*([None] * len(names.split(","))), id="no-check", marks=skip)]
     metafunc.parametrize(names, params, scope="session")
 
