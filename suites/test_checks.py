@@ -45,13 +45,14 @@ def test_command(declared_check: CommandCheck, recipe: Recipe, board: Board, ima
     """A one-off container of the image runs the command; exit code and output are as declared."""
     _verdict(f"{recipe.name} on {board.name} ({image.ref.pinned})", declared_check, lambda: commands.result_problems(
         declared_check, commands.run_one_off(board, image.ref, declared_check,
-                                             commands.ImageConfig.of(resolved_image.config), f"{recipe.name}-check")))
+                                             commands.ImageConfig(resolved_image.entrypoint, resolved_image.env),
+                                             f"{recipe.name}-check")))
 
 
 @pytest.mark.declared("exec")
 def test_exec(declared_check: CommandCheck, deployment: Deployment, resolved_image: ResolvedImage) -> None:
     """The command runs inside the running service container; exit code and output are as declared."""
-    image_env = commands.ImageConfig.of(resolved_image.config).env
+    image_env = resolved_image.env
     _verdict(deployment.target, declared_check, lambda: commands.result_problems(
         declared_check, commands.run_exec(deployment.board, deployment.container, declared_check, image_env)))
 
@@ -74,7 +75,7 @@ def test_tcp(declared_check: TcpCheck, deployment: Deployment) -> None:
 def test_restart(declared_check: RestartCheck, deployment: Deployment, resolved_image: ResolvedImage,
                  rv_settings: Settings) -> None:
     """What the setup step stored is still there after the service container is stopped and started again."""
-    image_env = commands.ImageConfig.of(resolved_image.config).env
+    image_env = resolved_image.env
     _verdict(deployment.target, declared_check, lambda: restart.restart_problems(
         declared_check, deployment, rv_settings.ready_timeout, image_env))
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
-from typing import Any
 
 from harness.boards import Board, CommandResult, Container, RunSpec
 from harness.checks.spec import CommandCheck, expand_variables
@@ -17,6 +16,7 @@ from harness.checks.text import shown, text_problems
 from harness.image_ref import ImageRef
 
 SHELL = "/bin/sh"
+SETUP_FAILED = "rvconform: setup command failed:"
 
 
 @dataclass(frozen=True)
@@ -25,14 +25,6 @@ class ImageConfig:
 
     entrypoint: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, config: dict[str, Any]) -> ImageConfig:
-        """From an image config blob (``{"config": {"Entrypoint": ..., "Env": [...]}}``)."""
-        inner = config.get("config") or {}
-        env = dict(item.partition("=")[::2] for item in inner.get("Env") or [])
-        return cls(tuple(inner.get("Entrypoint") or ()), env)
-SETUP_FAILED = "rvconform: setup command failed:"
 
 
 def one_off_spec(check: CommandCheck, image: ImageConfig, name: str) -> RunSpec:

@@ -7,13 +7,13 @@ import re
 from typing import Any
 
 from harness.checks.spec import MetadataCheck, ValueExpectation
+from harness.conformance.platform import config_env
 
 
 def metadata_problems(check: MetadataCheck, image_config: dict[str, Any]) -> list[str]:
     """What differs between ``check`` and the image config (the registry's config blob); empty when none."""
     config = image_config.get("config") or {}
-    env = dict(item.partition("=")[::2] for item in config.get("Env") or [])
-    problems = _values("environment variable", check.env, env)
+    problems = _values("environment variable", check.env, config_env(image_config))
     problems += _values("label", check.labels, config.get("Labels") or {})
     problems += _listed("port", check.exposed_ports, check.unexposed_ports,
                         {_port(p) for p in config.get("ExposedPorts") or {}}, _port)

@@ -34,8 +34,18 @@ class ResolvedImage:
         return tuple((self.config.get("config") or {}).get("Entrypoint") or ())
 
     @property
+    def env(self) -> dict[str, str]:
+        """The image config's environment, NAME -> value."""
+        return config_env(self.config)
+
+    @property
     def layer_digests(self) -> list[str]:
         return [layer["digest"] for layer in self.manifest.body.get("layers", [])]
+
+
+def config_env(config: dict[str, Any]) -> dict[str, str]:
+    """The environment of an image config blob (its ``config.Env`` list of NAME=value), as a mapping."""
+    return dict(item.partition("=")[::2] for item in (config.get("config") or {}).get("Env") or [])
 
 
 def resolve(client: RegistryClient, repository: str, reference: str, platform: str) -> ResolvedImage:

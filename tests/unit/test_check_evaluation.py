@@ -136,7 +136,7 @@ def test_setup_and_teardown_run_in_one_shell_around_the_command() -> None:
 
 def test_a_command_without_entrypoint_keeps_the_images() -> None:
     check = CommandCheck(name="v", origin="image.toml", command=("--version",), env={"PATH": "/opt/bin:$PATH"})
-    image = commands.ImageConfig.of({"config": {"Entrypoint": ["redis-server"], "Env": ["PATH=/usr/bin:/bin"]}})
+    image = commands.ImageConfig(("redis-server",), {"PATH": "/usr/bin:/bin"})
     spec = commands.one_off_spec(check, image, "r")
     assert (spec.command, spec.entrypoint, spec.replace_entrypoint) == (("--version",), ("redis-server",), False)
     assert spec.env == {"PATH": "/opt/bin:/usr/bin:/bin"}
