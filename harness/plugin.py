@@ -291,6 +291,9 @@ class _SummaryPlugin:
             session.exitstatus = exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
         self.sizes = self._finish_sizes(config, record=not interrupted)
         environment = run_environment(_board_kernels(config))
+        registry = config.stash[RUN].read(REGISTRY)
+        if registry:
+            environment["run registry"] = registry.describe()
         _add_to_report_header(config, environment, interrupted)
         if settings.reports_dir:
             self.results.write(settings.reports_dir / "results.json", exit_status=int(exitstatus),

@@ -73,6 +73,15 @@ class Registry:
     def client(self) -> RegistryClient:
         return RegistryClient(self.url, self.access())
 
+    def describe(self) -> str:
+        """One line for the report header: where the run's images went and how that registry was secured
+        (never a secret: the password lives only in its 0600 file)."""
+        if self.pid is None:
+            return f"{self.url}, given with --registry"
+        security = [*(["TLS with a CA made for this run"] if self.ca_file else []),
+                    *(["an htpasswd login made for this run"] if self.credentials_file else [])]
+        return f"{self.url}, spawned for this run" + (f" ({'; '.join(security)})" if security else "")
+
 
 def external_registry(url: str) -> Registry:
     """A registry that already runs, e.g. a lab registry; checked to answer within seconds."""

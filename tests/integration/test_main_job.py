@@ -1,7 +1,10 @@
 """The main job, as a user runs it: every shipped recipe passes every check on the local board and on
-the full-system riscv64 VM, in one run and one report."""
+the full-system riscv64 VM, in one run and one report, through a registry secured like a lab's (TLS with the
+run's own CA, htpasswd login): every push and every board's pull goes through TLS and a login."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -30,7 +33,7 @@ def expected_tests() -> set[str]:
 
 
 def test_rvconform_run_passes_every_check_on_both_boards_and_writes_the_reports(run_suites) -> None:
-    run = run_suites("--board", "local", "--board", "qemu", cli=True)
+    run = run_suites("--board", "local", "--board", "qemu", "--registry-tls", "--registry-auth", cli=True)
     not_passed = {name: verdict.message[:500] for name, verdict in run.verdicts.items()
                   if verdict.outcome != "passed" and not (name.startswith("test_size_growth[")
                                                           and verdict.outcome == "skipped")}
@@ -46,6 +49,9 @@ def test_rvconform_run_passes_every_check_on_both_boards_and_writes_the_reports(
     assert run.verdicts["test_auth_set_get[redis-qemu]"].properties["board"] == "qemu"
     values = [value for verdict in run.verdicts.values() for value in verdict.properties.values()]
     assert not any("requirepass" in value or value == "password" for value in values), "no secret in reports"
+
+    registry = json.loads((run.reports / "results.json").read_text())["environment"]["run registry"]
+    assert registry.startswith("https://127.0.0.1:") and "TLS" in registry and "htpasswd" in registry, registry
 
     html = (run.reports / "report.html").read_text()
     assert "test_auth_set_get[redis-qemu]" in html and "riscv64/redis" in html

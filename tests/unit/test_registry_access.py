@@ -88,3 +88,13 @@ def test_challenges_and_scopes_are_read() -> None:
     assert _scope("/v2/riscv64/redis/manifests/1") == "repository:riscv64/redis:pull"
     assert _scope("/v2/a/b/c/blobs/sha256:00") == "repository:a/b/c:pull"
     assert _scope("/v2/") == ""
+
+
+def test_the_report_names_the_run_registry_and_its_security_without_a_secret() -> None:
+    from harness.registry import Registry
+
+    spawned = Registry("https://127.0.0.1:5000", pid=1, ca_file="/run/ca.pem", credentials_file="/run/credentials")
+    assert spawned.describe() == ("https://127.0.0.1:5000, spawned for this run (TLS with a CA made for this run; "
+                                  "an htpasswd login made for this run)")
+    assert Registry("http://127.0.0.1:5000", pid=1).describe() == "http://127.0.0.1:5000, spawned for this run"
+    assert Registry("https://lab:443").describe() == "https://lab:443, given with --registry"
