@@ -9,6 +9,7 @@ starts no progress display and parametrizes nothing.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.util
 import signal
 from collections.abc import Generator
@@ -203,6 +204,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         url = item.callspec.params.get("board_url") if hasattr(item, "callspec") else None
         if url:
             item.add_marker(pytest.mark.xdist_group(f"board-{board_id(url)}"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Move what start-up and collection made (modules, plugins, test items: it lives until the run ends) out of
+    the garbage collector's reach. pytest collects garbage at the end of the run to find unraisable exceptions;
+    without this each pass walks all of it again (tens of milliseconds, a noticeable share of a quick check)."""
+    if _active(session.config):
+        gc.freeze()
 
 
 def _nothing_applies(metafunc: pytest.Metafunc) -> Any:

@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
-
 from harness.cache import cache_dir
 from harness.errors import ReadinessTimeout, RegistryError, RegistryUnreachable
 from harness.ports import free_loopback_port
@@ -36,6 +34,8 @@ def _config(storage: Path, port: int, security: RegistrySecurity) -> str:
     }
     if "auth" in sections:
         config["auth"] = sections["auth"]
+    import yaml  # loaded when a registry is spawned: a run with --image or --registry never needs it
+
     return yaml.safe_dump(config, sort_keys=False)
 
 

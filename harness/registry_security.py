@@ -12,9 +12,6 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-import bcrypt
-import trustme
-
 from harness.registry_access import Credentials
 
 #: Every address a board may use for a registry on the host's 127.0.0.1 (10.0.2.2: QEMU's user network).
@@ -43,6 +40,8 @@ def write_private(path: Path, data: bytes) -> Path:
 
 def make_tls(directory: Path, names: tuple[str, ...] = REGISTRY_NAMES) -> TlsFiles:
     """A CA made now, and a server certificate it signed for ``names``."""
+    import trustme  # with cryptography a tenth of a second at start-up; only a TLS registry needs it
+
     ca = trustme.CA(organization_name="rvconform run CA")
     server = ca.issue_cert(*names)
     return TlsFiles(
@@ -54,6 +53,8 @@ def make_tls(directory: Path, names: tuple[str, ...] = REGISTRY_NAMES) -> TlsFil
 
 def make_htpasswd(directory: Path, username: str = USERNAME) -> tuple[Path, Path]:
     """A random password for ``username``: (htpasswd with its bcrypt hash, credentials file), both 0600."""
+    import bcrypt  # only a registry with auth needs it
+
     password = secrets.token_urlsafe(24)
     hashed = bcrypt.hashpw(password.encode(), bcrypt.gensalt(rounds=10))
     htpasswd = write_private(directory / "htpasswd", username.encode() + b":" + hashed + b"\n")

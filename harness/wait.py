@@ -22,6 +22,8 @@ from harness.errors import ReadinessTimeout
 
 T = TypeVar("T")
 LOG_TAIL_LINES = 40
+#: The first pause of a wait, in seconds (then doubling up to the wait's interval).
+FIRST_PAUSE = 0.01
 Retryable = tuple[type[BaseException], ...]
 
 
@@ -60,9 +62,13 @@ def wait_until(
     ``alive`` returns None while the subject lives, or why it is gone (then we stop at once).
     ``logs`` supplies the subject's output for the error. Raises ReadinessTimeout naming ``what``,
     how long was waited, the last error seen and the log tail.
+
+    The pause between attempts starts at FIRST_PAUSE and doubles up to ``interval``: a service that is ready
+    a moment after it starts (most are) is seen then, not up to a whole ``interval`` later.
     """
     started = time.monotonic()
     last_error: BaseException | None = None
+    pause = min(FIRST_PAUSE, interval)
     while True:
         gone = alive() if alive else None
         if gone:
@@ -74,7 +80,8 @@ def wait_until(
         if deadline.expired():
             waited = time.monotonic() - started
             raise _failure(f"{what}: not ready after {waited:.1f} s", last_error, logs)
-        time.sleep(min(interval, deadline.remaining()))
+        time.sleep(min(pause, deadline.remaining()))
+        pause = min(pause * 2, interval)
 
 
 class _NotYet(Exception):

@@ -11,9 +11,12 @@ from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
 from harness.boards.url import board_id, parse_board_url
+from harness.engine import skip_unused_ssh_transport
 
 if TYPE_CHECKING:
     from harness.run import Run
+
+skip_unused_ssh_transport()  # before the board modules import the docker SDK
 
 __all__ = ["BOARD_CLASSES", "Board", "CommandResult", "Container", "PullResult", "RunSpec", "board_id", "make_board",
            "open_board", "validate_board_url"]

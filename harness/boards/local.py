@@ -39,13 +39,16 @@ CONTAINERD_SOCKETS = ("/run/containerd/containerd.sock", "/run/docker/containerd
 
 
 class LocalBoard(Board):
-    """Containers on the local engine, on a network of their own, ports published on 127.0.0.1."""
+    """Containers on the local engine, ports published on 127.0.0.1; containers that talk to each other share a
+    network of the board's own (made when a peer address is first asked for: creating and removing a network
+    costs the engine a few tenths of a second, for nothing in a run without peers)."""
 
     def __init__(self, spec: BoardSpec, labels: dict[str, str], run: Run | None = None) -> None:
         self._suffix = uuid.uuid4().hex[:6]
         super().__init__(spec, {**labels, BOARD: self._suffix}, run)
         self._engine: DockerClient | None = None
         self._network: str | None = None
+        self._on_network: set[str] = set()
         self._pulled: set[str] = set()
         self._trust = EngineTrust(run.id if run else None)
 
@@ -124,15 +127,18 @@ class LocalBoard(Board):
         # [""] is the engine's "no entrypoint" (an empty list would keep the image's).
         entrypoint = (list(spec.entrypoint) or [""]) if spec.replace_entrypoint else None
         try:
-            return self.engine.containers.create(
+            created = self.engine.containers.create(
                 self.sees(ref).pinned, command=list(spec.command) if spec.command else None,
                 entrypoint=entrypoint, user=spec.user or "", environment=spec.env, labels=self.labels,
-                name=self._container_name(spec), network=self._ensure_network(),
+                name=self._container_name(spec), network=self._network,
                 ports={f"{p}/tcp": ("127.0.0.1", None) for p in spec.ports},
             )
         except docker.errors.APIError as error:
             raise BoardError(f"local: cannot create a container of {ref.pinned}: {error.explanation or error}",
                              fix="check the image's entrypoint, command and user") from None
+        if self._network:
+            self._on_network.add(created.id)
+        return created
 
     def run_once(self, ref: ImageRef, spec: RunSpec, timeout: float = 60.0) -> CommandResult:
         created = self._create(ref, spec)
@@ -194,6 +200,15 @@ class LocalBoard(Board):
         return bindings[0]["HostIp"], int(bindings[0]["HostPort"])
 
     def peer_address(self, container: Container, port: int) -> tuple[str, int]:
+        """The container's name on the board's network, which it joins now (and every later container at start)."""
+        network = self._ensure_network()
+        if container.handle not in self._on_network:
+            try:
+                self.engine.networks.get(network).connect(container.handle)
+            except docker.errors.APIError as error:
+                raise BoardError(f"local: cannot put {container.name} on network {network}: "
+                                 f"{error.explanation or error}", fix="check that the container still exists") from None
+            self._on_network.add(container.handle)
         return container.name, port
 
     def exited(self, container: Container) -> str | None:

@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from harness.checks.modes import FORMS, parse_mode
 from harness.checks.spec import (
     CommandCheck,
@@ -122,6 +120,8 @@ def _parse(text: str, source: str, as_json: bool) -> Any:
         except json.JSONDecodeError as error:
             raise RecipeError(f"{source} line {error.lineno}: not valid JSON: {error.msg}",
                               fix="fix the syntax (or name the file .yaml to have it read as YAML)") from None
+    import yaml  # loaded with the first structure-test file: most runs have none
+
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as error:

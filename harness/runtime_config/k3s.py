@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from harness.errors import RvconformError
 from harness.runtime_config.access import Mirror, RegistryAccess, endpoint_host, normalize_endpoint, quote
+
+if TYPE_CHECKING:  # PyYAML loads when a registries.yaml is read: most runs read none
+    import yaml
 
 REGISTRIES_YAML = "/etc/rancher/k3s/registries.yaml"
 FORM = ("k3s reads mirrors (REGISTRY: endpoint, rewrite) and configs (HOST[:PORT]: auth, tls); "
@@ -55,6 +56,8 @@ def parse_k3s_registries(text: str, source: str = "registries.yaml"
 def _load(text: str, source: str) -> tuple[Any, Where]:
     """The document in ``text`` and the line of each key path (list items by index), from PyYAML's node
     marks; a duplicate key is an error (PyYAML would keep the last one silently)."""
+    import yaml
+
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         document = yaml.safe_load(text)
@@ -69,6 +72,8 @@ def _load(text: str, source: str) -> tuple[Any, Where]:
 
 
 def _mark_lines(node: yaml.Node, path: Path, where: Where, source: str) -> None:
+    import yaml
+
     if isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             where[(*path, index)] = item.start_mark.line + 1
@@ -87,6 +92,8 @@ def _mark_lines(node: yaml.Node, path: Path, where: Where, source: str) -> None:
 
 def _key_value(key: yaml.Node) -> Any:
     """A mapping key as the document holds it (an unquoted ``5000`` is the number 5000)."""
+    import yaml
+
     if not isinstance(key, yaml.ScalarNode):
         return None
     return yaml.safe_load(key.value) if key.style is None else key.value

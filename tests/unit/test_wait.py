@@ -1,6 +1,7 @@
 """The one deadline loop: returns when ready, stops at once when the subject dies, names what it tried, and
 retries only what the caller calls "not ready yet"; the one process stopper."""
 
+import itertools
 import subprocess
 import sys
 import time
@@ -101,3 +102,22 @@ def test_a_readiness_attempt_never_outlasts_the_deadline_by_much() -> None:
     assert _attempt_seconds(Deadline(600)) == ATTEMPT_SECONDS
     assert 1.0 < _attempt_seconds(Deadline(2)) <= 2
     assert _attempt_seconds(Deadline(0)) == MIN_ATTEMPT_SECONDS
+
+
+def test_the_first_pauses_are_short_and_grow_to_the_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service ready a moment after it starts is seen then, not a whole interval later; a slow one is not
+    polled faster than the interval."""
+    pauses: list[float] = []
+    monkeypatch.setattr(time, "sleep", pauses.append)
+    attempts = iter([*[ConnectionError("refused")] * 9, "ready"])
+
+    def attempt() -> str:
+        value = next(attempts)
+        if isinstance(value, Exception):
+            raise value
+        return value
+
+    assert wait_until(attempt, what="svc", deadline=Deadline(60), retry_on=(OSError,), interval=1.0) == "ready"
+    assert pauses[0] == pytest.approx(0.01)
+    assert pauses == sorted(pauses) and pauses[-1] == pytest.approx(1.0)
+    assert all(later <= 2 * earlier + 1e-9 for earlier, later in itertools.pairwise(pauses))
