@@ -26,7 +26,7 @@ from harness.boards.runtime_output import (
 from harness.boards.transport import SshTransport
 from harness.boards.url import RUNTIMES
 from harness.errors import BoardError, BoardUnreachable
-from harness.labels import BOARD
+from harness.labels import BOARD, ORIGIN, RUN
 from harness.wait import Deadline, poll_until
 
 NAMESPACE = "rvconform"
@@ -82,6 +82,17 @@ class Runtime(ABC):
     @abstractmethod
     def cleanup(self) -> None:
         """Remove every container and network carrying this runtime's labels."""
+
+    @abstractmethod
+    def containers_of(self, origin: str) -> dict[str, str]:
+        """Every container on the board labelled with ``origin`` (any run): its name or id -> its run label."""
+
+    def networks(self) -> list[str]:
+        """The names of the board's networks (a runtime without networks of its own has none)."""
+        return []
+
+    def remove_network(self, name: str) -> None:  # noqa: B027 - a runtime without networks has none to remove
+        """Remove the network ``name`` (after its containers)."""
 
 
 #: How the runtimes say a container is not there or not running (docker, podman, ctr).
@@ -212,7 +223,22 @@ class DockerCli(Runtime):
         if ids:
             self.transport.run([self.program, "rm", "-f", *ids])
         if self._network_made:
-            self.transport.run([self.program, "network", "rm", self.network])
+            self.remove_network(self.network)
+
+    def containers_of(self, origin: str) -> dict[str, str]:
+        ids = self.transport.run([self.program, "ps", "-aq", "--no-trunc", "--filter",
+                                  f"label={ORIGIN}={origin}"]).stdout.split()
+        if not ids:
+            return {}
+        described = self.transport.run([self.program, "inspect", "--format",
+                                        f'{{{{.Id}}}} {{{{index .Config.Labels "{RUN}"}}}}', *ids])
+        return dict(_pair(line) for line in described.stdout.splitlines() if line.strip())
+
+    def networks(self) -> list[str]:
+        return self.transport.run([self.program, "network", "ls", "--format", "{{.Name}}"]).stdout.split()
+
+    def remove_network(self, name: str) -> None:
+        self.transport.run([self.program, "network", "rm", name])
 
 
 class Containerd(Runtime):
@@ -370,6 +396,21 @@ class Containerd(Runtime):
         listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{key}"=={value}'])
         for name in listing.stdout.split():
             self.remove(name)
+
+    def containers_of(self, origin: str) -> dict[str, str]:
+        listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{ORIGIN}"=={origin}'])
+        found = {}
+        for name in listing.stdout.split():
+            info = self.transport.run([*self.ctr, "containers", "info", name])
+            if info.exit_status == 0:  # else removed meanwhile
+                found[name] = (json.loads(info.stdout).get("Labels") or {}).get(RUN, "")
+        return found
+
+
+def _pair(line: str) -> tuple[str, str]:
+    """``ID RUN`` (RUN may be empty) as a pair."""
+    handle, _, run = line.strip().partition(" ")
+    return handle, run.strip()
 
 
 def make_runtime(name: str, transport: SshTransport, labels: dict[str, str], network: str) -> Runtime:
