@@ -97,7 +97,7 @@ class BoardSweep:
         dead = {path for path in ledgers if self._ours_and_dead(path)}
         wanted = {ref for path, refs in ledgers.items() if path not in dead for ref in refs}
         for ref in sorted({ref for path in dead for ref in ledgers[path]} - wanted):
-            self.runtime.remove_image(ref)
+            self.runtime.remove_image(ref, force=False)  # one another run's container uses stays
             self.swept.images.append(ref)
 
     def _ledgers(self) -> dict[str, set[str]]:

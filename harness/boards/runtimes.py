@@ -46,7 +46,9 @@ class Runtime(ABC):
     def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled: ...
 
     @abstractmethod
-    def remove_image(self, ref: str) -> None: ...
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        """Remove the name ``ref``; without ``force`` an image a container still uses keeps its last name
+        (podman's ``rmi -f`` removes the containers of every run that use the image)."""
 
     @abstractmethod
     def start(self, ref: str, name: str, spec: RunSpec) -> None: ...
@@ -140,8 +142,8 @@ class DockerCli(Runtime):
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
 
-    def remove_image(self, ref: str) -> None:
-        self.transport.run([self.program, "rmi", "-f", ref])
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        self.transport.run([self.program, "rmi", *(["-f"] if force else []), ref])
 
     def _ensure_network(self) -> None:
         if not self._network_made:
@@ -268,8 +270,8 @@ class Containerd(Runtime):
             raise BoardError(f"{ref} is not listed by ctr after its pull")
         return pulled
 
-    def remove_image(self, ref: str) -> None:
-        self.transport.run([*self.ctr, "images", "rm", ref])
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        self.transport.run([*self.ctr, "images", "rm", ref])  # a container keeps its snapshot either way
 
     def _run_args(self, name: str, spec: RunSpec) -> list[str]:
         args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]

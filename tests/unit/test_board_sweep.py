@@ -92,8 +92,8 @@ class _Runtime:
     def remove_network(self, name: str) -> None:
         self.removed.append(f"network {name}")
 
-    def remove_image(self, ref: str) -> None:
-        self.removed.append(f"image {ref}")
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        self.removed.append(f"image {ref}{' (forced)' if force else ''}")
 
 
 def _touch(path: Path, content: str = "x\n") -> Path:
