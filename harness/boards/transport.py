@@ -208,7 +208,8 @@ def _drain(channel: paramiko.Channel, deadline: Deadline) -> tuple[bytes, bytes]
     stdout, stderr = bytearray(), bytearray()
 
     def read_until_exit() -> None:
-        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+        ended = channel.eof_received or channel.closed  # sshd may send the exit status before the last output
+        if ended and channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
             return
         if not (channel.recv_ready() or channel.recv_stderr_ready()):
             # The pause between polls (wait_until's interval is 0), cut short when the command exits.

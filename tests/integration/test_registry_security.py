@@ -165,7 +165,7 @@ def _inner_run(tmp_path: Path, *args: str, env: dict[str, str], watch_for: Path 
             found = found or sorted(Path("/").glob(str(watch_for).lstrip("/")))
             if found:
                 secret = found[0].read_text().splitlines()[1]
-        seen_args += subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
+        seen_args += subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True).stdout.splitlines()
         time.sleep(0.5)
     output, _ = process.communicate(timeout=60)
     return subprocess.CompletedProcess(command, process.returncode, output, ""), secret, seen_args
@@ -362,7 +362,7 @@ class _ArgsWatcher:
 
     def _sample(self) -> None:
         while not self._stop.is_set():
-            self.lines += subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True,
+            self.lines += subprocess.run(["ps", "-ww", "-eo", "args"], capture_output=True, text=True,
                                          timeout=10).stdout.splitlines()
             self._stop.wait(0.05)
 
