@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.boards.board_names import NO_RUN, Mark
 from harness.defaults import DOCKER_CERTS_D
 from harness.runtime_config.access import quote
 
@@ -103,17 +104,23 @@ class ContainerdTrust:
         self.transport.check(["sh", "-c", 'umask 077 && mkdir -p "$(dirname "$1")" && cat > "$1"', "sh", path],
                              stdin=content.encode())
 
+#: The mark of client files made without one (tests): no origin's sweep takes them.
+_UNMARKED = Mark("0" * 12, NO_RUN)
+
 
 class CliTrust:
     """docker or podman on an SSH board pulling over TLS or with credentials, never with a secret on a command
     line: a private directory (``mktemp -d``, 0700, files 0600) holds the auth file, written just before a
     pull and removed right after it, and podman's per-registry ``--cert-dir``. docker's daemon reads a CA only
-    from ``/etc/docker/certs.d/HOST:PORT/``: ``ca.crt`` is put there when absent (a different one of the
-    user's is kept, ours goes beside it). ``undo`` removes what was made."""
+    from ``/etc/docker/certs.d/HOST:PORT/`` (every ``*.crt`` there): ours goes beside any of the user's. Both
+    are named by ``mark`` (origin and run), so a later run sweeps them when this one dies. ``undo`` removes
+    what was made."""
 
-    def __init__(self, transport: SshTransport, program: str, certs_d: str = DOCKER_CERTS_D) -> None:
+    def __init__(self, transport: SshTransport, program: str, mark: Mark = _UNMARKED,
+                 certs_d: str = DOCKER_CERTS_D) -> None:
         self.transport = transport
         self.program = program
+        self.mark = mark
         self.certs_d = certs_d
         self.directory: str | None = None
         self.written: list[str] = []
@@ -133,7 +140,7 @@ class CliTrust:
         present = self.transport.run(["cat", f"{directory}/ca.crt"])
         if present.exit_status == 0 and present.stdout.strip() == pem.strip():
             return f"{directory}/ca.crt"  # already trusted, and not ours to remove
-        name = "ca.crt" if present.exit_status != 0 else f"rvconform-{uuid.uuid4().hex[:8]}.crt"
+        name = f"{self.mark.name(uuid.uuid4().hex[:8])}.crt"
         if self.transport.run(["test", "-d", directory]).exit_status != 0:
             self._made_dirs.append(directory)
         path = f"{directory}/{name}"
@@ -179,7 +186,8 @@ class CliTrust:
 
     def _private(self) -> str:
         if self.directory is None:
-            made = self.transport.check(["sh", "-c", 'umask 077 && mktemp -d "${TMPDIR:-/tmp}/rvconform-XXXXXXXX"'])
+            made = self.transport.check(["sh", "-c", 'umask 077 && mktemp -d "${TMPDIR:-/tmp}/$1"', "sh",
+                                         self.mark.name("XXXXXXXX")])
             self.directory = made.strip()
         return self.directory
 

@@ -26,7 +26,7 @@ from harness.boards.runtime_output import (
 from harness.boards.transport import SshTransport
 from harness.boards.url import RUNTIMES
 from harness.errors import BoardError, BoardUnreachable
-from harness.labels import BOARD
+from harness.labels import BOARD, ORIGIN, RUN
 from harness.wait import Deadline, poll_until
 
 NAMESPACE = "rvconform"
@@ -46,7 +46,9 @@ class Runtime(ABC):
     def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled: ...
 
     @abstractmethod
-    def remove_image(self, ref: str) -> None: ...
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        """Remove the name ``ref``; without ``force`` an image a container still uses keeps its last name
+        (podman's ``rmi -f`` removes the containers of every run that use the image)."""
 
     @abstractmethod
     def start(self, ref: str, name: str, spec: RunSpec) -> None: ...
@@ -82,6 +84,17 @@ class Runtime(ABC):
     @abstractmethod
     def cleanup(self) -> None:
         """Remove every container and network carrying this runtime's labels."""
+
+    @abstractmethod
+    def containers_of(self, origin: str) -> dict[str, str]:
+        """Every container on the board labelled with ``origin`` (any run): its name or id -> its run label."""
+
+    def networks(self) -> list[str]:
+        """The names of the board's networks (a runtime without networks of its own has none)."""
+        return []
+
+    def remove_network(self, name: str) -> None:  # noqa: B027 - a runtime without networks has none to remove
+        """Remove the network ``name`` (after its containers)."""
 
 
 #: How the runtimes say a container is not there or not running (docker, podman, ctr).
@@ -129,8 +142,8 @@ class DockerCli(Runtime):
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
 
-    def remove_image(self, ref: str) -> None:
-        self.transport.run([self.program, "rmi", "-f", ref])
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        self.transport.run([self.program, "rmi", *(["-f"] if force else []), ref])
 
     def _ensure_network(self) -> None:
         if not self._network_made:
@@ -212,7 +225,22 @@ class DockerCli(Runtime):
         if ids:
             self.transport.run([self.program, "rm", "-f", *ids])
         if self._network_made:
-            self.transport.run([self.program, "network", "rm", self.network])
+            self.remove_network(self.network)
+
+    def containers_of(self, origin: str) -> dict[str, str]:
+        ids = self.transport.run([self.program, "ps", "-aq", "--no-trunc", "--filter",
+                                  f"label={ORIGIN}={origin}"]).stdout.split()
+        if not ids:
+            return {}
+        described = self.transport.run([self.program, "inspect", "--format",
+                                        f'{{{{.Id}}}} {{{{index .Config.Labels "{RUN}"}}}}', *ids])
+        return dict(_pair(line) for line in described.stdout.splitlines() if line.strip())
+
+    def networks(self) -> list[str]:
+        return self.transport.run([self.program, "network", "ls", "--format", "{{.Name}}"]).stdout.split()
+
+    def remove_network(self, name: str) -> None:
+        self.transport.run([self.program, "network", "rm", name])
 
 
 class Containerd(Runtime):
@@ -242,8 +270,8 @@ class Containerd(Runtime):
             raise BoardError(f"{ref} is not listed by ctr after its pull")
         return pulled
 
-    def remove_image(self, ref: str) -> None:
-        self.transport.run([*self.ctr, "images", "rm", ref])
+    def remove_image(self, ref: str, force: bool = True) -> None:
+        self.transport.run([*self.ctr, "images", "rm", ref])  # a container keeps its snapshot either way
 
     def _run_args(self, name: str, spec: RunSpec) -> list[str]:
         args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]
@@ -370,6 +398,21 @@ class Containerd(Runtime):
         listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{key}"=={value}'])
         for name in listing.stdout.split():
             self.remove(name)
+
+    def containers_of(self, origin: str) -> dict[str, str]:
+        listing = self.transport.run([*self.ctr, "containers", "ls", "-q", f'labels."{ORIGIN}"=={origin}'])
+        found = {}
+        for name in listing.stdout.split():
+            info = self.transport.run([*self.ctr, "containers", "info", name])
+            if info.exit_status == 0:  # else removed meanwhile
+                found[name] = (json.loads(info.stdout).get("Labels") or {}).get(RUN, "")
+        return found
+
+
+def _pair(line: str) -> tuple[str, str]:
+    """``ID RUN`` (RUN may be empty) as a pair."""
+    handle, _, run = line.strip().partition(" ")
+    return handle, run.strip()
 
 
 def make_runtime(name: str, transport: SshTransport, labels: dict[str, str], network: str) -> Runtime:

@@ -4,6 +4,9 @@ The board pulls from the registry at the address *it* sees (``registry_aliases``
 is one we spawned on 127.0.0.1, a reverse forward gives the board the same address on its own
 loopback, which every runtime trusts for plain HTTP. The harness reaches services through local
 forwards, so nothing but SSH has to be open on the board.
+
+Everything the board makes there carries this harness host's origin and the run id (labels, and names from
+``board_names``); opening a board first sweeps what dead runs of the same origin left (``board_sweep``).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.board_names import Mark
+from harness.boards.board_sweep import STATE_DIR, BoardPaths, BoardSweep, Swept
 from harness.boards.registry_trust import CliTrust, ContainerdTrust
 from harness.boards.runtime_output import Pulled
 from harness.boards.runtimes import Containerd, DockerCli, Runtime, detect_runtime, make_runtime
@@ -25,10 +30,11 @@ from harness.boards.transport import SshTransport
 from harness.boards.url import BoardSpec, SshTarget
 from harness.errors import BoardError
 from harness.image_ref import ImageRef
-from harness.labels import BOARD
+from harness.labels import BOARD, ORIGIN
 from harness.registry_access import Credentials
 from harness.registry_client import RegistryClient
 from harness.registry_mirror import endpoints
+from harness.run.root import origin
 from harness.runtime_config.access import RegistryAccess as RuntimeAccess
 
 if TYPE_CHECKING:
@@ -50,14 +56,29 @@ class SshBoard(Board):
         self._forwards: dict[tuple[str, int], int] = {}
         self._trust: ContainerdTrust | None = None
         self._cli_trust: CliTrust | None = None
+        self._mark: Mark | None = None
+        self.paths = BoardPaths()
+        #: What the sweep at ``open`` removed (dead runs of this origin).
+        self.swept = Swept()
 
     def open(self) -> None:
-        """Connect, and find the board's runtime when the URL does not name it."""
+        """Connect, find the board's runtime when the URL does not name it, and sweep what dead runs of this
+        origin left on the board."""
         target = self._target()
+        self.labels = {**self.labels, ORIGIN: origin()}
+        self._mark = Mark.of(self.labels)
         self._transport = SshTransport(self.name, target.user, target.host, target.port, _expand(target.key),
                                        target.host_keys).open()
         name = target.runtime or detect_runtime(self._transport)
-        self._runtime = make_runtime(name, self._transport, self.labels, f"rvconform-{self._suffix}")
+        self._runtime = make_runtime(name, self._transport, self.labels, self.mark.name(self._suffix))
+        self.swept = BoardSweep(self._transport, self._runtime, self.mark.origin, self.paths).run()
+
+    @property
+    def mark(self) -> Mark:
+        """The origin and run id in the name of everything this board makes; the board must be open."""
+        if self._mark is None:
+            raise BoardError(f"{self.name}: the board is not open", fix="call open() (or use open_board) first")
+        return self._mark
 
     def _target(self) -> SshTarget:
         """Where the board is (a VM's board knows only once it booted)."""
@@ -98,14 +119,15 @@ class SshBoard(Board):
     def trust(self) -> ContainerdTrust:
         """This board's hosts directory for secured registries (nothing is written until needed)."""
         if self._trust is None:
-            self._trust = ContainerdTrust(self.transport, f"/run/rvconform/trust-{self._suffix}")
+            self._trust = ContainerdTrust(self.transport, f"{STATE_DIR}/{self.mark.name(self._suffix)}")
         return self._trust
 
     @property
     def cli_trust(self) -> CliTrust:
         """docker/podman: this board's private client files for secured registries (written when needed)."""
         if self._cli_trust is None:
-            self._cli_trust = CliTrust(self.transport, getattr(self.runtime, "program", "docker"))
+            self._cli_trust = CliTrust(self.transport, getattr(self.runtime, "program", "docker"), self.mark,
+                                       self.paths.certs_d)
         return self._cli_trust
 
     def runtime_access(self, host: str) -> RuntimeAccess | None:
@@ -120,6 +142,7 @@ class SshBoard(Board):
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
         seen = self.sees(ref)
         self.runtime.remove_image(seen.pinned)
+        self._note_pull(seen.pinned)
         started = time.monotonic()
         try:
             if self._secured(seen.registry) and isinstance(self.runtime, Containerd):
@@ -132,8 +155,17 @@ class SshBoard(Board):
         except BoardError as error:
             raise _pull_failure(self.name, seen, platform, error.message,
                                 self.registry_credentials.get(seen.registry)) from None
-        self._pulled.add(seen.pinned)
         return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started)
+
+    def _note_pull(self, ref: str) -> None:
+        """Remember ``ref`` for close, and in the run's ledger on the board for the sweep, should the harness
+        die before close (noted before the pull: a pull cut short may leave the image)."""
+        self._pulled.add(ref)
+        self.transport.check(["sh", "-c", 'printf "%s\\n" "$1" >> "$2"', "sh", ref, self._ledger])
+
+    @property
+    def _ledger(self) -> str:
+        return self.paths.ledger(self.mark.name(self._suffix))
 
     def _secured(self, host: str) -> bool:
         """Whether pulls from ``host`` need a CA or credentials (containerd: a hosts.toml; docker/podman:
@@ -172,7 +204,8 @@ class SshBoard(Board):
     def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
         if not isinstance(self.runtime, Containerd):
             return super().pull_through_mirrors(name, hosts_files, platform)
-        hosts_dir = f"/run/rvconform/hosts-{uuid.uuid4().hex[:8]}"
+        hosts_dir = f"{STATE_DIR}/{self.mark.name(uuid.uuid4().hex[:8])}"
+        self._note_pull(name)
         try:
             for path, content in hosts_files.items():  # 0600: a file may carry an Authorization header
                 self.trust.write_private(f"{hosts_dir}/{path}", content)
@@ -185,7 +218,6 @@ class SshBoard(Board):
                              fix="check the mirror endpoints in the registry configuration") from None
         finally:
             self.transport.run(["rm", "-rf", hosts_dir])
-        self._pulled.add(name)
         return PullResult(name, pulled.digest, pulled.platform, time.monotonic() - started)
 
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
@@ -234,8 +266,10 @@ class SshBoard(Board):
             self.runtime.cleanup()
             for ref in self._pulled:
                 self.runtime.remove_image(ref)
+            if self._pulled:
+                self.transport.run(["rm", "-f", self._ledger])
         except BoardError:
-            pass  # a board that went away keeps what it had; its next run's cleanup finds it by label
+            pass  # a board that went away keeps what it had; the sweep of a later run of this origin takes it
         finally:
             self.transport.close()
 

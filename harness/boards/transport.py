@@ -1,5 +1,11 @@
 """SSH to a board: a paramiko connection (the way the user's ssh goes, the host key checked), with command
-timeouts and port forwards in both directions (the harness reaches a container; the board reaches our registry)."""
+timeouts and port forwards in both directions (the harness reaches a container; the board reaches our registry).
+
+No paramiko channel is ever given to select(): ``Channel.fileno()`` makes a pipe that ``close()`` closes while
+the transport thread may still write to it (data arriving for the channel), which kills the whole connection
+with "Bad file descriptor" or "Broken pipe" (or writes into whatever reused the descriptor). Commands wait on the
+channel's exit-status event instead, and forwards poll the channel (``_pump``).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
 from harness.wait import Deadline, wait_until
 
 CONNECT_TIMEOUT = 15
+#: How often a running command's output is collected (paramiko buffers it meanwhile, up to its window).
+POLL = 0.05
+#: How often a forward looks for data from the board (its latency, one way, at most).
+FORWARD_POLL = 0.01
 
 
 class SshTransport:
@@ -110,6 +120,9 @@ class SshTransport:
             raise BoardUnreachable(f"{self.board}: `{what} ...` not run: {self._gone}")
         try:
             channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+        except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
+            raise self._lost(what, error) from None
+        try:
             channel.settimeout(timeout)
             channel.exec_command(shlex.join(argv))
             if stdin is not None:
@@ -118,13 +131,18 @@ class SshTransport:
             stdout, stderr = _drain(channel, Deadline(timeout))
             status = channel.recv_exit_status()
         except ReadinessTimeout:
-            channel.close()
             raise BoardError(f"{self.board}: `{what} ...` did not finish within {timeout:.0f} s") from None
         except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
-            self._gone = f"the connection is gone ({type(error).__name__}: {error})"
-            raise BoardUnreachable(f"{self.board}: `{what} ...` failed: {self._gone}",
-                                   fix="the board went down or rebooted; see its console") from None
+            raise self._lost(what, error) from None
+        finally:
+            channel.close()
         return CommandResult(status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+
+    def _lost(self, what: str, error: BaseException) -> BoardUnreachable:
+        """The connection failed under a command: every later command is refused with the same cause."""
+        self._gone = f"the connection is gone ({type(error).__name__}: {error})"
+        return BoardUnreachable(f"{self.board}: `{what} ...` failed: {self._gone}",
+                                fix="the board went down or rebooted; see its console")
 
     def check(self, argv: Sequence[str], timeout: float = 120.0, stdin: bytes | None = None) -> str:
         """Run a command that must succeed; its stdout, or BoardError with its output."""
@@ -190,9 +208,12 @@ def _drain(channel: paramiko.Channel, deadline: Deadline) -> tuple[bytes, bytes]
     stdout, stderr = bytearray(), bytearray()
 
     def read_until_exit() -> None:
-        if channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
+        ended = channel.eof_received or channel.closed  # sshd may send the exit status before the last output
+        if ended and channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready():
             return
-        select.select([channel], [], [], 0.2)  # the pause between polls: wait_until's interval is 0
+        if not (channel.recv_ready() or channel.recv_stderr_ready()):
+            # The pause between polls (wait_until's interval is 0), cut short when the command exits.
+            channel.status_event.wait(POLL)
         while channel.recv_ready():
             stdout.extend(channel.recv(65536))
         while channel.recv_stderr_ready():
@@ -227,6 +248,8 @@ class _LocalForward:
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
+            self.server.shutdown(socket.SHUT_RDWR)  # wakes the accept (close alone does not, on Linux)
+        with contextlib.suppress(OSError):
             self.server.close()
 
 
@@ -240,18 +263,29 @@ def _pipe_to(channel: paramiko.Channel, target: tuple[str, int]) -> None:
 
 
 def _pump(sock: socket.socket, channel: paramiko.Channel) -> None:
-    """Copy bytes both ways until either side closes."""
+    """Copy bytes both ways until either side ends, in this one thread, which alone sends on and closes the
+    channel (paramiko sends outside its channel lock: a close from another thread can overtake data, and sshd
+    drops the whole connection for data on a channel it has freed). The channel is polled, never selected
+    (see the module's docstring)."""
     sock.settimeout(None)
-    with contextlib.suppress(OSError, EOFError), sock, channel:
-        while True:
-            readable, _, _ = select.select([sock, channel], [], [], 30)
-            if sock in readable:
-                data = sock.recv(65536)
-                if not data:
-                    return
-                channel.sendall(data)
-            if channel in readable:
-                data = channel.recv(65536)
-                if not data:
-                    return
-                sock.sendall(data)
+    with contextlib.suppress(OSError, EOFError, paramiko.SSHException), sock:
+        try:
+            while _pump_once(sock, channel):
+                pass
+        finally:
+            channel.close()
+
+
+def _pump_once(sock: socket.socket, channel: paramiko.Channel) -> bool:
+    """Move what is ready in either direction (waiting at most FORWARD_POLL); False once either side ended."""
+    readable, _, _ = select.select([sock], [], [], 0 if channel.recv_ready() else FORWARD_POLL)
+    if readable:
+        data = sock.recv(65536)
+        if not data:
+            return False
+        channel.sendall(data)
+    if channel.recv_ready():
+        sock.sendall(channel.recv(65536))
+    elif channel.eof_received or channel.closed:
+        return False
+    return True

@@ -3,8 +3,6 @@ processes, locks, and, for the owner, the teardown at the end."""
 
 from __future__ import annotations
 
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ class Run:
     @classmethod
     def start(cls) -> Run:
         """Create a run owned by this process."""
-        run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+        run_id = root.new_run_id()
         run_dir = root.runs_root() / run_id
         run_dir.mkdir(parents=True)
         return cls(run_id, run_dir, root.claim(run_dir))

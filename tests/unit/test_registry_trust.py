@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.boards.base import CommandResult
+from harness.boards.board_names import Mark, parse_name
 from harness.boards.registry_trust import CliTrust, EngineTrust
 from harness.boards.ssh import _pull_failure
 from harness.image_ref import ImageRef
@@ -58,17 +59,18 @@ class _ShellHere:
         return result.stdout
 
 
-def test_docker_over_ssh_gets_ca_crt_in_certs_d_and_keeps_a_users_different_one(tmp_path: Path) -> None:
+def test_docker_over_ssh_gets_a_named_crt_in_certs_d_and_keeps_a_users_different_one(tmp_path: Path) -> None:
     ca = tmp_path / "run-ca.crt"
     ca.write_text("RUN CA\n")
     users = tmp_path / "certs.d" / "lab:5000"
     users.mkdir(parents=True)
     (users / "ca.crt").write_text("USER CA\n")
-    trust = CliTrust(_ShellHere(), "docker", certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
+    mark = Mark("0123456789ab", "20261129-101010-abcdef")
+    trust = CliTrust(_ShellHere(), "docker", mark, certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
     fresh = Path(trust.add_ca("127.0.0.1:5001", ca))
     beside = Path(trust.add_ca("lab:5000", ca))
-    assert fresh.name == "ca.crt" and fresh.read_text() == "RUN CA\n"
-    assert beside.parent == users and beside.name.startswith("rvconform-") and beside.suffix == ".crt"
+    assert fresh.read_text() == "RUN CA\n" and parse_name(str(fresh)) == mark, "named by origin and run"
+    assert beside.parent == users and parse_name(str(beside)) == mark and beside.suffix == ".crt"
     trust.undo()
     assert not fresh.parent.exists(), "a directory made for the run goes with it"
     assert sorted(p.name for p in users.iterdir()) == ["ca.crt"] and (users / "ca.crt").read_text() == "USER CA\n"
