@@ -141,7 +141,8 @@ class SshBoard(Board):
 
     def pull(self, ref: ImageRef, platform: str) -> PullResult:
         seen = self.sees(ref)
-        self.runtime.remove_image(seen.pinned)
+        # Never forced: podman's `rmi -f` also removes the containers of any other run that uses the image.
+        self.runtime.remove_image(seen.pinned, force=False)
         self._note_pull(seen.pinned)
         started = time.monotonic()
         try:
@@ -265,7 +266,7 @@ class SshBoard(Board):
                 self._cli_trust.undo()
             self.runtime.cleanup()
             for ref in self._pulled:
-                self.runtime.remove_image(ref)
+                self.runtime.remove_image(ref, force=False)  # our containers are gone; another run's keep it
             if self._pulled:
                 self.transport.run(["rm", "-f", self._ledger])
         except BoardError:
