@@ -46,6 +46,8 @@ class BuiltImage:
     reused: bool = False
     #: For an image index: (platform, manifest digest) of each entry, in the index's order; empty otherwise.
     entries: tuple[tuple[str, str], ...] = ()
+    #: For one platform's view of an index (``for_platform``): the index's digest; ``ref`` has the entry's.
+    index_digest: str | None = None
 
     def entry_digest(self, platform: str) -> str | None:
         """The digest of the index entry for ``platform``'s os/architecture (None: no such entry, or no index)."""
@@ -56,7 +58,7 @@ class BuiltImage:
         """This image as one platform's boards run it: pinned to that entry's digest (the tag stays, so a board
         can pull by tag). An image that is not an index, or has no such entry, is returned as it is."""
         digest = self.entry_digest(platform)
-        return self if digest is None else replace(self, ref=self.ref.with_digest(digest))
+        return self if digest is None else replace(self, ref=self.ref.with_digest(digest), index_digest=self.ref.digest)
 
 
 @dataclass

@@ -59,7 +59,8 @@ def _build_from_json(data: dict[str, Any]) -> BuildOutcome:
     image = data["image"]
     return BuildOutcome(BuiltImage(image["recipe"], ImageRef(**image["ref"]), image["log_path"], image["seconds"],
                                    image.get("reused", False),
-                                   tuple(tuple(entry) for entry in image.get("entries", ()))))
+                                   tuple(tuple(entry) for entry in image.get("entries", ())),
+                                   image.get("index_digest")))
 
 
 def _size_from_json(data: dict[str, Any]) -> ImageSize:
