@@ -140,7 +140,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     own = {name for mark in metafunc.definition.iter_markers("parametrize") for name in _argnames(mark)}
     if "recipe" in metafunc.fixturenames and "recipe" not in own:
         recipes = [view for r in _recipes(metafunc.config) for view in _views(metafunc, r) if _applies(metafunc, view)]
-        params = [pytest.param(r, id=r.view_id) for r in recipes] or [_nothing_applies(metafunc)]
+        per_index = metafunc.definition.get_closest_marker("index") is not None
+        params = [pytest.param(r, id=r.name if per_index else r.view_id) for r in recipes]
+        params = params or [_nothing_applies(metafunc)]
         metafunc.parametrize("recipe", params, scope="session")
     if "board_url" in metafunc.fixturenames and "board_url" not in own:
         boards = list(metafunc.config.stash[SETTINGS].boards)
@@ -239,6 +241,9 @@ def _foreign(item: pytest.Item) -> bool:
 
 
 def _nothing_applies(metafunc: pytest.Metafunc) -> Any:
+    if metafunc.definition.get_closest_marker("index"):
+        return pytest.param(None, id="no-recipe", marks=pytest.mark.skip(reason="no selected recipe declares "
+                                                                                  "several platforms"))
     profile = metafunc.definition.get_closest_marker("profile")
     wanted = f"[checks.{profile.args[0]}]" if profile else "a service port"
     reason = f"no selected recipe has {wanted}"
