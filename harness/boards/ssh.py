@@ -133,7 +133,8 @@ class SshBoard(Board):
             raise _pull_failure(self.name, seen, platform, error.message,
                                 self.registry_credentials.get(seen.registry)) from None
         self._pulled.add(seen.pinned)
-        return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started)
+        return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started,
+                          config_digest=pulled.config_digest)
 
     def _secured(self, host: str) -> bool:
         """Whether pulls from ``host`` need a CA or credentials (containerd: a hosts.toml; docker/podman:

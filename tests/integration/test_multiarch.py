@@ -7,15 +7,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from harness.boards import RunSpec, open_board
 from harness.build import Builder, BuiltImage
 from harness.image_index import IndexEntry, index_body
+from harness.labels import run_labels
 from harness.multi_platform_build import build_index
 from harness.recipes import load_recipe
 from harness.registry_client import DOCKER_MANIFEST, OCI_INDEX
+from harness.tag_pull import pull_by_tag
 from tests.integration.conftest import GOOD_IMAGES
 from tests.integration.test_catches_platform_problems import push_blob, push_manifest
 
@@ -150,3 +155,20 @@ def test_the_local_board_pulls_the_tag_natively_and_emulated(run_suites, registr
     names = set(run.verdicts)
     assert "test_command[busybox-amd64-local-uname says riscv64]" not in names  # a check for the other entry only
     assert "test_command[busybox-riscv64-local-uname says x86_64]" not in names
+
+
+@pytest.mark.slow
+def test_the_qemu_board_pulls_the_tag_and_gets_the_riscv64_entry(registry_process, busybox_index: BuiltImage,
+                                                                  qemu_run) -> None:
+    """The full-system riscv64 VM (containerd) asks for the tag and must get the riscv64 entry, read from what
+    containerd fetched; the image then runs there natively."""
+    board = open_board("qemu", run_labels(f"multiarch-{uuid.uuid4().hex[:8]}"), qemu_run)
+    try:
+        board.attach_registry(registry_process.url)
+        pull = pull_by_tag(board, busybox_index, RISCV64, registry_process.client())
+        assert pull.problems() == [], pull.describe()
+        assert pull.got_digest == busybox_index.entry_digest(RISCV64) != busybox_index.entry_digest(AMD64)
+        result = board.run_once(replace(busybox_index.ref, digest=None), RunSpec("uname", command=("uname", "-m")))
+        assert (result.exit_status, result.stdout.strip()) == (0, "riscv64"), result
+    finally:
+        board.close()

@@ -149,3 +149,13 @@ def test_the_local_board_runs_riscv64_emulated_and_its_own_platform_natively(mon
     assert how_it_runs("local", "linux/riscv64") == "under QEMU user emulation"
     assert board_platforms("qemu") == ("linux/riscv64",) and not runs_platform("qemu", "linux/amd64")
     assert runs_platform("ssh://riscv@board1", "linux/riscv64/rva23")
+
+
+def test_the_entry_containerd_fetched_is_read_from_its_content_store() -> None:
+    from harness.boards.runtime_output import docker_image, fetched_entry
+
+    index = {"manifests": [{"digest": "sha256:rv"}, {"digest": "sha256:x86"}]}
+    assert fetched_entry(index, {"sha256:index", "sha256:rv", "sha256:layer"}) == "sha256:rv"
+    assert fetched_entry(index, {"sha256:rv", "sha256:x86"}) is None  # both there: no evidence of which one
+    assert docker_image({"Id": "sha256:cfg", "Os": "linux", "Architecture": "amd64"}).config_digest == "sha256:cfg"
+    assert docker_image({"Id": "cfg", "Os": "linux", "Architecture": "amd64"}).config_digest == "sha256:cfg"
