@@ -22,7 +22,7 @@ from harness.conformance.filesystem import ImageContents, read_layers
 from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
-from harness.images import ImageSupply, client_for
+from harness.images import ImageSupply, client_for, size_key
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
@@ -305,7 +305,7 @@ def image_contents(image: BuiltImage, resolved_image: ResolvedImage) -> ImageCon
 def size_baseline(recipe: Recipe, pytestconfig: pytest.Config) -> Baseline | None:
     """The recipe's size baseline (pinned file or the baseline branch's last record), if there is one."""
     baselines, _ = pytestconfig.stash[BASELINES]
-    return baselines.get(recipe.name)
+    return baselines.get(size_key(recipe))
 
 
 def _save_log(settings: Settings, recipe: Recipe, board: Board, text: str) -> None:

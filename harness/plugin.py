@@ -380,9 +380,9 @@ class _SummaryPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)
         self.results.add(report)
-        recipe = dict(report.user_properties).get("recipe")
-        if report.failed and recipe:
-            self.failed_recipes.add(str(recipe))
+        properties = dict(report.user_properties)
+        if report.failed and properties.get("recipe"):  # the recipe's records, and its entry's (busybox-amd64)
+            self.failed_recipes.update(str(properties[key]) for key in ("recipe", "view") if properties.get(key))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.summary.render()
@@ -411,9 +411,16 @@ def _measured(config: pytest.Config) -> list[SizeRecord]:
     """The size record of each image this run measured."""
     run: Run = config.stash[RUN]
     identity = run_summary.RunIdentity.here()
-    records = (run_summary.current_record(recipe, _image(run, recipe), run.read(SIZE, recipe.name), identity)
-               for recipe in _recipes(config))
+    records = (run_summary.current_record(view, _view_image(run, view), run.read(SIZE, size_key(view)), identity,
+                                          size_key(view))
+               for recipe in _recipes(config) for view in recipe.views())
     return [record for record in records if record]
+
+
+def _view_image(run: Run, view: Recipe) -> BuiltImage | None:
+    """The image of one platform's view: a multi-platform recipe's is pinned to that entry of the index."""
+    image = _image(run, view)
+    return image.for_platform(view.platform) if image and view.multi_platform else image
 
 
 def _image(run: Run, recipe: Recipe) -> BuiltImage | None:
