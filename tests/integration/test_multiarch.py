@@ -152,6 +152,11 @@ def test_the_local_board_pulls_the_tag_natively_and_emulated(run_suites, registr
         assert pull.properties["image"].endswith(f"@{digest}") and pull.properties["index"] == busybox_index.ref.digest
         assert run.outcome(f"test_command[busybox-{arch}-local-uname says {machine}]") == "passed"
         assert run.outcome(f"test_command[busybox-{arch}-local-an applet runs through argv[0]]") == "passed"
+    listed = json.loads((run.reports / "results.json").read_text())["tests"]
+    results = {test["test"].split("::")[-1]: test for test in listed}
+    pull = results["test_pull[busybox-amd64-local]"]
+    assert (pull["platform"], pull["index"]) == (AMD64, busybox_index.ref.digest)
+    assert f"got entry {busybox_index.entry_digest(AMD64)} ({AMD64})" in pull["entry"]
     names = set(run.verdicts)
     assert "test_command[busybox-amd64-local-uname says riscv64]" not in names  # a check for the other entry only
     assert "test_command[busybox-riscv64-local-uname says x86_64]" not in names
