@@ -13,7 +13,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -44,6 +44,21 @@ class BuiltImage:
     log_path: str
     seconds: float
     reused: bool = False
+    #: For an image index: (platform, manifest digest) of each entry, in the index's order; empty otherwise.
+    entries: tuple[tuple[str, str], ...] = ()
+    #: For one platform's view of an index (``for_platform``): the index's digest; ``ref`` has the entry's.
+    index_digest: str | None = None
+
+    def entry_digest(self, platform: str) -> str | None:
+        """The digest of the index entry for ``platform``'s os/architecture (None: no such entry, or no index)."""
+        wanted = "/".join(platform.split("/")[:2])
+        return next((digest for listed, digest in self.entries if "/".join(listed.split("/")[:2]) == wanted), None)
+
+    def for_platform(self, platform: str) -> BuiltImage:
+        """This image as one platform's boards run it: pinned to that entry's digest (the tag stays, so a board
+        can pull by tag). An image that is not an index, or has no such entry, is returned as it is."""
+        digest = self.entry_digest(platform)
+        return self if digest is None else replace(self, ref=self.ref.with_digest(digest), index_digest=self.ref.digest)
 
 
 @dataclass
@@ -66,14 +81,19 @@ class Builder:
     #: Where build contexts are made: the run's directory, so a killed run's are swept with it (default: /tmp).
     work_dir: Path | None = None
 
+    def client(self) -> RegistryClient:
+        """A client of the registry this builder pushes to."""
+        return RegistryClient(self.registry_url, self.access)
+
     def build(self, recipe: Recipe) -> BuiltImage:
-        """Build, push and untag one recipe; raises BuildError with the log attached.
+        """Build, push and untag the recipe for its (view's) platform; raises BuildError with the log attached.
+        A multi-platform recipe is built one platform at a time by ``multi_platform_build``.
 
         Nothing is built or pushed when the registry still serves the image of exactly these inputs.
         """
         started = time.monotonic()
         self.logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.logs_dir / f"build-{recipe.name}.log"
+        log_path = self.logs_dir / f"build-{recipe.view_id}.log"
         log_path.write_text("")
         bases = self._bases(recipe)
         build_args = {**{arg: base.ref for arg, base in bases.items()}, **recipe.build_args}
@@ -81,7 +101,7 @@ class Builder:
         key = build_key(recipe, build_args, labels)
         tag = content_tag(recipe.tag, key) if self.tag_by_content else recipe.tag
         ref = ImageRef(urlsplit(self.registry_url).netloc, recipe.repository, tag)
-        client = RegistryClient(self.registry_url, self.access)
+        client = self.client()
         digest = still_served(key, ref.repository, ref.tag or "latest", client)
         reused = digest is not None
         if digest:
@@ -176,7 +196,7 @@ def _context(recipe: Recipe, work_dir: Path | None) -> Iterator[Path]:
         shutil.copytree(recipe.dir, context, symlinks=True)
         # The Dockerfile may live in another recipe (several images from one file, one build cache).
         shutil.copyfile(recipe.dockerfile, context / DOCKERFILE)
-        for source in recipe.sources:
+        for source in recipe.platform_sources:
             cached = sources.fetch(source)
             target = context / source.file
             try:

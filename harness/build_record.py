@@ -39,7 +39,7 @@ def build_key(recipe: Recipe, build_args: dict[str, str], labels: dict[str, str]
     digest = hashlib.sha256()
     inputs = {
         "format": FORMAT, "platform": recipe.platform, "target": recipe.target, "build_args": build_args,
-        "labels": labels, "sources": sorted(source.sha256 for source in recipe.sources),
+        "labels": labels, "sources": sorted(source.sha256 for source in recipe.platform_sources),
         "dockerfile": hashlib.sha256(recipe.dockerfile.read_bytes()).hexdigest(),
     }
     digest.update(json.dumps(inputs, sort_keys=True).encode())

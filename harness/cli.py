@@ -118,9 +118,9 @@ def bootstrap(args: list[str]) -> int:
     parser.add_argument("--refresh", action="store_true", help="rebuild even when cached")
     options = parser.parse_args(args)
     wanted = {
-        bases.base_for(spec, recipe.platform, options.mirror)
+        bases.base_for(spec, platform, options.mirror)  # a multi-platform recipe needs bases per architecture
         for recipe in load_recipes(Path(options.recipes), options.recipe or None)
-        for spec in recipe.bases.values()
+        for platform in recipe.platforms for spec in recipe.bases.values()
     }
     for base in sorted(wanted, key=lambda b: b.ref):
         print(f"{bases.ensure_base(base, refresh=options.refresh)}  ({base.archive})")

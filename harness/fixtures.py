@@ -22,17 +22,19 @@ from harness.conformance.filesystem import ImageContents, read_layers
 from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
-from harness.images import ImageSupply, client_for
+from harness.images import ImageSupply, client_for, size_key
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
 from harness.registry_access import ACCESS
+from harness.registry_client import Manifest
 from harness.registry_security import secure
 from harness.run import Run, sweep_stale_runs
 from harness.run.records import BOARD, REGISTRY, SWEPT, BoardRecord
 from harness.settings import Settings
 from harness.sizes.history import Baseline
 from harness.sizes.measure import ImageSize
+from harness.tag_pull import TagPull, pull_by_tag
 
 T = TypeVar("T")
 
@@ -143,14 +145,15 @@ def built(image_supply: ImageSupply, recipe: Recipe) -> Outcome[BuiltImage]:
 
 @pytest.fixture(scope="session")
 def image(built: Outcome[BuiltImage], recipe: Recipe, image_supply: ImageSupply) -> BuiltImage:
-    """The recipe's pushed image; a failed build fails here, pointing at test_build.
+    """The recipe's pushed image (for a multi-platform recipe's view: pinned to its platform's entry of the
+    index); a failed build fails here, pointing at test_build.
 
     Its sizes are measured here too, so every test's report can carry them.
     """
-    value = built.require(f"build of {recipe.name}", f"test_build[{recipe.name}]")
+    value = built.require(f"build of {recipe.name}", f"test_build[{recipe.view_id}]")
     with contextlib.suppress(Exception):  # test_size reports a failure to measure
         image_supply.size(recipe)
-    return value
+    return value.for_platform(recipe.platform) if recipe.multi_platform else value
 
 
 @pytest.fixture(scope="session")
@@ -198,15 +201,27 @@ def _registry_urls(settings: Settings, request: pytest.FixtureRequest) -> list[s
 
 
 @pytest.fixture(scope="session")
-def pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[PullResult]:
-    """The pull of the recipe's image on the board, as an outcome."""
+def tag_pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[TagPull] | None:
+    """For a multi-platform recipe's view: the board's pull of the tag (not a digest) for the view's platform,
+    and which entry it received, as an outcome; None for a single-platform recipe (pulled by digest only)."""
+    if not recipe.multi_platform:
+        return None
+    return _attempt(pull_by_tag, board, image, recipe.platform, client_for(image.ref))
+
+
+@pytest.fixture(scope="session")
+def pulled(board: Board, image: BuiltImage, recipe: Recipe, tag_pulled: Outcome[TagPull] | None
+           ) -> Outcome[PullResult]:
+    """The pull of the recipe's image on the board, pinned by digest (a multi-platform view's: its entry's,
+    after the pull by tag), as an outcome."""
     return _attempt(board.pull, image.ref, recipe.platform)
 
 
 @pytest.fixture(scope="session")
 def on_board(pulled: Outcome[PullResult], recipe: Recipe, board: Board) -> PullResult:
     """The recipe's image, pulled on the board; fails pointing at test_pull when the pull failed."""
-    return pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board_id(board.name)}]")
+    return pulled.require(f"pull of {recipe.name} on {board.name}",
+                          f"test_pull[{recipe.view_id}-{board_id(board.name)}]")
 
 
 @pytest.fixture(scope="session")
@@ -214,7 +229,7 @@ def started(
     board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings
 ) -> Iterator[Outcome[Deployment]]:
     """The recipe's container started on the board and answering, as an outcome."""
-    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.name}-{board_id(board.name)}]")
+    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.view_id}-{board_id(board.name)}]")
     outcome = _attempt(deploy, board, recipe, image, rv_settings.ready_timeout)
     failed_log = getattr(outcome.error, "container_log", None)
     if failed_log is not None:
@@ -231,7 +246,7 @@ def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> De
     """The recipe's container on the board, still running; fails pointing at test_starts when it did not
     start, and with its exit code and log when it has stopped since (asked again for every test)."""
     running = started.require(f"start of {recipe.name} on {board.name}",
-                              f"test_starts[{recipe.name}-{board_id(board.name)}]")
+                              f"test_starts[{recipe.view_id}-{board_id(board.name)}]")
     fail_if_stopped(running)
     return running
 
@@ -258,15 +273,25 @@ def image_size(image: BuiltImage, recipe: Recipe, image_supply: ImageSupply) -> 
 
 
 @pytest.fixture(scope="session")
-def resolved(image: BuiltImage, recipe: Recipe) -> Outcome[ResolvedImage]:
-    """The image resolved, in its registry, to the manifest and config for the recipe's platform."""
-    return _attempt(resolve, client_for(image.ref), image.ref.repository, image.ref.digest, recipe.platform)
+def resolved(image: BuiltImage, built: Outcome[BuiltImage], recipe: Recipe) -> Outcome[ResolvedImage]:
+    """The image resolved, in its registry, to the manifest and config for the recipe's (view's) platform:
+    through the index, for a multi-platform recipe."""
+    ref = built.value.ref if recipe.multi_platform and built.value else image.ref
+    return _attempt(resolve, client_for(ref), ref.repository, ref.digest, recipe.platform)
+
+
+@pytest.fixture(scope="session")
+def index(image: BuiltImage, built: Outcome[BuiltImage]) -> Manifest:
+    """A multi-platform recipe's image index, as its registry serves it now."""
+    ref = built.value.ref if built.value else image.ref
+    return client_for(ref).manifest(ref.repository, ref.digest or ref.tag or "latest")
 
 
 @pytest.fixture(scope="session")
 def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe) -> ResolvedImage:
     """The resolved image; fails pointing at test_manifest_platform when there is none for the platform."""
-    return resolved.require(f"finding {recipe.platform} for {recipe.name}", f"test_manifest_platform[{recipe.name}]")
+    return resolved.require(f"finding {recipe.platform} for {recipe.name}",
+                            f"test_manifest_platform[{recipe.view_id}]")
 
 
 @pytest.fixture(scope="session")
@@ -280,14 +305,14 @@ def image_contents(image: BuiltImage, resolved_image: ResolvedImage) -> ImageCon
 def size_baseline(recipe: Recipe, pytestconfig: pytest.Config) -> Baseline | None:
     """The recipe's size baseline (pinned file or the baseline branch's last record), if there is one."""
     baselines, _ = pytestconfig.stash[BASELINES]
-    return baselines.get(recipe.name)
+    return baselines.get(size_key(recipe))
 
 
 def _save_log(settings: Settings, recipe: Recipe, board: Board, text: str) -> None:
     """Keep a service container's output in the logs directory (a courtesy: never fails the test)."""
     with contextlib.suppress(OSError):
         settings.logs_dir.mkdir(parents=True, exist_ok=True)
-        (settings.logs_dir / f"container-{recipe.name}-{_slug(board.name)}.log").write_text(text)
+        (settings.logs_dir / f"container-{recipe.view_id}-{_slug(board.name)}.log").write_text(text)
 
 
 def _slug(text: str) -> str:

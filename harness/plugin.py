@@ -20,12 +20,14 @@ import pytest
 
 from harness import progress, reports
 from harness.boards import board_id
+from harness.boards.platforms import runs_platform
 from harness.build import BuiltImage
 from harness.checks.spec import BOARD_KINDS
 from harness.environment import run_environment
 from harness.errors import RvconformError
 from harness.fixtures import *  # noqa: F403  (fixtures are found by pytest through this module)
 from harness.fixtures import stopped_containers
+from harness.images import size_key
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.progress_display import Display
 from harness.recipes import Recipe, load_recipes, with_structure_tests
@@ -51,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "service: run only for recipes that declare a service port")
     config.addinivalue_line("markers", "declared(kind): one test per declared check of that kind (declared_check)")
     config.addinivalue_line("markers", "slow: takes minutes (still runs in CI)")
+    config.addinivalue_line("markers", "index: once per multi-platform recipe (its image index), not per platform")
     if is_conformance_run(config):
         _start(config)
 
@@ -137,12 +140,21 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     own = {name for mark in metafunc.definition.iter_markers("parametrize") for name in _argnames(mark)}
     if "recipe" in metafunc.fixturenames and "recipe" not in own:
-        recipes = [r for r in _recipes(metafunc.config) if _applies(metafunc, r)]
-        params = [pytest.param(r, id=r.name) for r in recipes] or [_nothing_applies(metafunc)]
+        recipes = [view for r in _recipes(metafunc.config) for view in _views(metafunc, r) if _applies(metafunc, view)]
+        per_index = metafunc.definition.get_closest_marker("index") is not None
+        params = [pytest.param(r, id=r.name if per_index else r.view_id) for r in recipes]
+        params = params or [_nothing_applies(metafunc)]
         metafunc.parametrize("recipe", params, scope="session")
     if "board_url" in metafunc.fixturenames and "board_url" not in own:
         boards = list(metafunc.config.stash[SETTINGS].boards)
         metafunc.parametrize("board_url", boards, ids=[board_id(b) for b in boards], scope="session")
+
+
+def _views(metafunc: pytest.Metafunc, recipe: Recipe) -> list[Recipe]:
+    """The recipe once per declared platform; for an ``index`` test, a multi-platform recipe once (by name)."""
+    if metafunc.definition.get_closest_marker("index"):
+        return [recipe] if recipe.multi_platform else []
+    return recipe.views()
 
 
 def _parametrize_declared(metafunc: pytest.Metafunc, kind: str) -> None:
@@ -150,8 +162,9 @@ def _parametrize_declared(metafunc: pytest.Metafunc, kind: str) -> None:
     need a container, per recipe (id RECIPE-CHECK) for those read from the image."""
     boards = list(metafunc.config.stash[SETTINGS].boards) if kind in BOARD_KINDS else [None]
     params = [pytest.param(*_declared_values(recipe, url, check), id=_declared_id(recipe, url, check.name))
-              for recipe in _recipes(metafunc.config) for check in getattr(recipe.declared, kind)
-              for url in boards]
+              for base in _recipes(metafunc.config) for recipe in base.views()
+              for check in getattr(recipe.declared, kind) if _check_applies(check, recipe)
+              for url in boards if url is None or runs_platform(url, recipe.platform)]
     names = "recipe,board_url,declared_check" if kind in BOARD_KINDS else "recipe,declared_check"
     if not params:
         article = "an" if kind[0] in "aeiou" else "a"
@@ -164,8 +177,14 @@ def _declared_values(recipe: Recipe, url: str | None, check: object) -> tuple[ob
     return (recipe, check) if url is None else (recipe, url, check)
 
 
+def _check_applies(check: object, recipe: Recipe) -> bool:
+    """A check with a ``platforms`` filter runs only for those platforms' entries."""
+    applies = getattr(check, "applies_to", None)
+    return applies is None or applies(recipe.platform)
+
+
 def _declared_id(recipe: Recipe, url: str | None, name: str) -> str:
-    return f"{recipe.name}-{name}" if url is None else f"{recipe.name}-{board_id(url)}-{name}"
+    return f"{recipe.view_id}-{name}" if url is None else f"{recipe.view_id}-{board_id(url)}-{name}"
 
 
 def _argnames(mark: pytest.Mark) -> list[str]:
@@ -200,6 +219,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     error = config.stash.get(_INPUT_ERROR, None)
     if error is not None:
         raise pytest.UsageError(str(error))
+    _deselect_foreign_platforms(config, items)
     for item in items:
         url = item.callspec.params.get("board_url") if hasattr(item, "callspec") else None
         if url:
@@ -214,7 +234,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         gc.freeze()
 
 
+def _deselect_foreign_platforms(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Drop the tests of a multi-platform recipe's entry on a board that does not run its platform (the amd64
+    entry on the riscv64 VM): that entry is checked on the boards that run it (the local engine, natively)."""
+    foreign = [item for item in items if _foreign(item)]
+    if foreign:
+        config.hook.pytest_deselected(items=foreign)
+        items[:] = [item for item in items if not _foreign(item)]
+
+
+def _foreign(item: pytest.Item) -> bool:
+    params = item.callspec.params if hasattr(item, "callspec") else {}
+    recipe, url = params.get("recipe"), params.get("board_url")
+    return isinstance(recipe, Recipe) and bool(url) and not runs_platform(url, recipe.platform)
+
+
 def _nothing_applies(metafunc: pytest.Metafunc) -> Any:
+    if metafunc.definition.get_closest_marker("index"):
+        return pytest.param(None, id="no-recipe", marks=pytest.mark.skip(reason="no selected recipe declares "
+                                                                                  "several platforms"))
     profile = metafunc.definition.get_closest_marker("profile")
     wanted = f"[checks.{profile.args[0]}]" if profile else "a service port"
     reason = f"no selected recipe has {wanted}"
@@ -235,7 +273,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return report
     recipe = item.callspec.params.get("recipe") if hasattr(item, "callspec") else None
     if isinstance(recipe, Recipe):
-        size = item.config.stash[RUN].read(SIZE, recipe.name)
+        size = item.config.stash[RUN].read(SIZE, size_key(recipe))
         known = {key for key, _ in item.user_properties}
         for key, value in reports.item_properties(item, size):
             if key not in known:
@@ -354,9 +392,9 @@ class _SummaryPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add(report)
         self.results.add(report)
-        recipe = dict(report.user_properties).get("recipe")
-        if report.failed and recipe:
-            self.failed_recipes.add(str(recipe))
+        properties = dict(report.user_properties)
+        if report.failed and properties.get("recipe"):  # the recipe's records, and its entry's (busybox-amd64)
+            self.failed_recipes.update(str(properties[key]) for key in ("recipe", "view") if properties.get(key))
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         lines = self.summary.render()
@@ -385,9 +423,16 @@ def _measured(config: pytest.Config) -> list[SizeRecord]:
     """The size record of each image this run measured."""
     run: Run = config.stash[RUN]
     identity = run_summary.RunIdentity.here()
-    records = (run_summary.current_record(recipe, _image(run, recipe), run.read(SIZE, recipe.name), identity)
-               for recipe in _recipes(config))
+    records = (run_summary.current_record(view, _view_image(run, view), run.read(SIZE, size_key(view)), identity,
+                                          size_key(view))
+               for recipe in _recipes(config) for view in recipe.views())
     return [record for record in records if record]
+
+
+def _view_image(run: Run, view: Recipe) -> BuiltImage | None:
+    """The image of one platform's view: a multi-platform recipe's is pinned to that entry of the index."""
+    image = _image(run, view)
+    return image.for_platform(view.platform) if image and view.multi_platform else image
 
 
 def _image(run: Run, recipe: Recipe) -> BuiltImage | None:

@@ -33,8 +33,8 @@ BASE_PLATFORMS = ("target", "build")
 _NAME = re.compile(r"^[a-z0-9]+(?:[._-][a-z0-9]+)*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-_TOP_KEYS = {"tag", "platform", "dockerfile", "target", "port", "build", "bases", "sources", "checks", "budget",
-             "allowed_variants", "expect", "ready"}
+_TOP_KEYS = {"tag", "platform", "platforms", "dockerfile", "target", "port", "build", "bases", "sources", "checks",
+             "budget", "allowed_variants", "expect", "ready"}
 _EXPECT_KEYS = {"user", "cmd", "entrypoint", "oci_labels"}
 
 
@@ -45,6 +45,8 @@ class Source:
     url: str
     sha256: str
     file: str
+    #: The one platform whose build gets this file (None: every platform's), e.g. a per-architecture .deb.
+    platform: str | None = None
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,10 @@ class Recipe:
     dockerfile: Path
     target: str | None = None
     tag: str = "latest"
+    #: The platform this recipe (or this view of a multi-platform recipe, see ``for_platform``) is about.
     platform: str = "linux/riscv64"
+    #: Every platform the recipe declares; more than one means one image index under the tag.
+    platforms: tuple[str, ...] = ("linux/riscv64",)
     port: int | None = None
     build_args: dict[str, str] = field(default_factory=dict)
     bases: dict[str, BaseSpec] = field(default_factory=dict)
@@ -108,8 +113,40 @@ class Recipe:
 
     @property
     def repository(self) -> str:
-        """Repository path in a registry, e.g. ``riscv64/redis``."""
-        return f"{self.platform.split('/')[1]}/{self.name}"
+        """Repository path in a registry, e.g. ``riscv64/redis``: named after the first declared platform, so
+        every platform's view of a multi-platform recipe shares it (an index refers within one repository)."""
+        return f"{self.platforms[0].split('/')[1]}/{self.name}"
+
+    @property
+    def multi_platform(self) -> bool:
+        """Whether the recipe declares several platforms (its tag is then an image index)."""
+        return len(self.platforms) > 1
+
+    @property
+    def architecture(self) -> str:
+        """The architecture of this view's platform: ``riscv64`` for linux/riscv64."""
+        return self.platform.split("/")[1]
+
+    @property
+    def view_id(self) -> str:
+        """The test id of this view: the name, with ``-ARCH`` for a multi-platform recipe (busybox-amd64)."""
+        return f"{self.name}-{self.architecture}" if self.multi_platform else self.name
+
+    @property
+    def platform_sources(self) -> tuple[Source, ...]:
+        """The sources this view's build uses: those for every platform and those for its own."""
+        return tuple(source for source in self.sources if source.platform in (None, self.platform))
+
+    def for_platform(self, platform: str) -> Recipe:
+        """This recipe seen for one of its declared platforms (its build, its index entry, its boards)."""
+        if platform not in self.platforms:
+            raise RecipeError(f"recipe '{self.name}' does not declare {platform} (it declares "
+                              f"{', '.join(self.platforms)})", fix=f"add it to 'platforms' in {self.dir / RECIPE_FILE}")
+        return replace(self, platform=platform)
+
+    def views(self) -> list[Recipe]:
+        """One view per declared platform (just the recipe itself for a single-platform one)."""
+        return [self.for_platform(platform) for platform in self.platforms]
 
     @property
     def is_service(self) -> bool:
@@ -195,22 +232,26 @@ def _build_recipe(reader: _Reader, recipe_dir: Path) -> Recipe:
     port = _port(reader)
     ready = toml_checks.parse_ready(reader, data.get("ready"), port)
     checks = reader.get(data, "checks", dict, "a table of [checks.PROFILE] tables and [[checks.KIND]] arrays", {})
+    platforms = parse_platforms(reader)
+    declared = toml_checks.parse_declared(reader, checks, port, ready)
+    _check_platform_filters(reader, declared, platforms)
     return Recipe(
         name=recipe_dir.name,
         dir=recipe_dir,
         dockerfile=dockerfile,
         target=reader.get(data, "target", str, "a stage name"),
         tag=_tag(reader),
-        platform=_platform(reader),
+        platform=platforms[0],
+        platforms=platforms,
         port=port,
         build_args=_build_args(reader),
         bases=_bases(reader),
-        sources=_sources(reader),
+        sources=_sources(reader, platforms),
         checks=_profiles(reader, checks, ready),
         budget=_budget(reader),
         allowed_variants=_allowed_variants(reader),
         expect=_expect(reader),
-        declared=toml_checks.parse_declared(reader, checks, port, ready),
+        declared=declared,
         ready=ready,
     )
 
@@ -222,11 +263,41 @@ def _tag(reader: _Reader) -> str:
     return tag
 
 
-def _platform(reader: _Reader) -> str:
-    platform = reader.get(reader.data, "platform", str, "a string", "linux/riscv64")
-    if platform.count("/") not in (1, 2) or not platform.startswith("linux/"):
-        raise reader.fail("platform", "a platform such as linux/riscv64", platform)
-    return platform
+def parse_platforms(reader: _Reader) -> tuple[str, ...]:
+    """``platforms = [...]`` or ``platform = "..."`` (not both); linux/riscv64 when neither is given."""
+    data = reader.data
+    if "platform" in data and "platforms" in data:
+        raise RecipeError(f"{reader.path}: both 'platform' and 'platforms' are set",
+                          fix='keep one: platform = "linux/riscv64" for one platform, or platforms = '
+                          '["linux/riscv64", "linux/amd64"] for an image index')
+    if "platforms" in data:
+        platforms = data["platforms"]
+        if not isinstance(platforms, list) or not platforms:
+            raise reader.fail("platforms", 'a non-empty array such as ["linux/riscv64", "linux/amd64"]', platforms)
+        for platform in platforms:
+            _check_platform(reader, "platforms", platform)
+        duplicates = sorted({p for p in platforms if platforms.count(p) > 1})
+        if duplicates:
+            raise reader.fail("platforms", "an array without repeats", duplicates[0])
+        return tuple(platforms)
+    platform = reader.get(data, "platform", str, "a string", "linux/riscv64")
+    _check_platform(reader, "platform", platform)
+    return (platform,)
+
+
+def _check_platform(reader: _Reader, key: str, platform: Any) -> None:
+    if not isinstance(platform, str) or platform.count("/") not in (1, 2) or not platform.startswith("linux/") \
+            or "" in platform.split("/"):
+        raise reader.fail(key, "a platform such as linux/riscv64 (os/architecture[/variant])", platform)
+
+
+def _check_platform_filters(reader: _Reader, declared: DeclaredChecks, platforms: tuple[str, ...]) -> None:
+    """A check's ``platforms`` may name only platforms the recipe declares."""
+    for check in (*declared.command, *declared.exec):
+        unknown = [p for p in check.platforms if p not in platforms]
+        if unknown:
+            raise reader.fail(f"checks: {check.name!r}.platforms", f"platforms the recipe declares "
+                              f"({', '.join(platforms)})", unknown[0])
 
 
 def _port(reader: _Reader) -> int | None:
@@ -267,7 +338,7 @@ def _base(reader: _Reader, arg: str, value: Any) -> BaseSpec:
     return BaseSpec(distribution=distribution, suite=suite, platform=platform)
 
 
-def _sources(reader: _Reader) -> tuple[Source, ...]:
+def _sources(reader: _Reader, platforms: tuple[str, ...]) -> tuple[Source, ...]:
     sources = reader.get(reader.data, "sources", list, "an array of tables ([[sources]])", [])
     result = []
     for index, entry in enumerate(sources):
@@ -280,7 +351,10 @@ def _sources(reader: _Reader) -> tuple[Source, ...]:
         file = entry.get("file") or entry["url"].rstrip("/").rsplit("/", 1)[-1]
         if not isinstance(file, str) or "/" in file or file in ("", ".", ".."):
             raise reader.fail(f"{key}.file", "a plain file name", file)
-        result.append(Source(url=entry["url"], sha256=sha256, file=file))
+        platform = entry.get("platform")
+        if platform is not None and platform not in platforms:
+            raise reader.fail(f"{key}.platform", f"one of the recipe's platforms ({', '.join(platforms)})", platform)
+        result.append(Source(url=entry["url"], sha256=sha256, file=file, platform=platform))
     return tuple(result)
 
 

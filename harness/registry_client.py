@@ -1,4 +1,5 @@
-"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs and tags, read only.
+"""A small client for the registry HTTP API (distribution v2 / OCI): manifests, blobs and tags; it writes only
+manifests (``put_manifest``, for image indexes: blobs are pushed by the engine).
 
 TLS is verified against the CA given for the registry (or the system's); a TLS failure is reported as
 one and never retried over plain HTTP. A 401 is answered once with Basic or Bearer auth (registry_auth).
@@ -66,20 +67,22 @@ class RegistryClient:
         return self._auth
 
     def _get(self, path: str, **kwargs: Any) -> requests.Response:
-        scope = _scope(path)
+        return self._request("GET", path, _scope(path), **kwargs)
+
+    def _request(self, method: str, path: str, scope: str, **kwargs: Any) -> requests.Response:
         sent = self.auth.header(scope) if self._auth else {}
-        response = self._send(path, sent, **kwargs)
+        response = self._send(method, path, sent, **kwargs)
         if response.status_code == 401:
             sent = self.auth.answer(response, scope, sent)
-            response = self._send(path, sent, **kwargs)
+            response = self._send(method, path, sent, **kwargs)
             if response.status_code == 401:
                 self.auth.answer(response, scope, sent)  # raises: the answer was refused
         return response
 
-    def _send(self, path: str, auth: dict[str, str], **kwargs: Any) -> requests.Response:
+    def _send(self, method: str, path: str, auth: dict[str, str], **kwargs: Any) -> requests.Response:
         headers = {**kwargs.pop("headers", {}), **auth}
         try:
-            response = self.http.get(f"{self.url}{path}", timeout=TIMEOUT, headers=headers, **kwargs)
+            response = self.http.request(method, f"{self.url}{path}", timeout=TIMEOUT, headers=headers, **kwargs)
         except requests.exceptions.SSLError as error:
             raise tls_error(self.url, self.access, error) from None
         except requests.RequestException as error:
@@ -115,6 +118,25 @@ class RegistryClient:
         media_type = response.headers.get("Content-Type", "").split(";")[0]
         body = response.json()
         return Manifest(body.get("mediaType", media_type), digest, body, len(response.content))
+
+    def manifest_bytes(self, repository: str, reference: str) -> tuple[str, bytes]:
+        """A manifest's media type and its exact bytes (what its digest is the hash of)."""
+        response = self._get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": ACCEPT})
+        self._raise_for(response, f"manifest {repository}:{reference}")
+        return response.headers.get("Content-Type", "").split(";")[0], response.content
+
+    def put_manifest(self, repository: str, reference: str, media_type: str, content: bytes) -> str:
+        """PUT a manifest or index under a tag or its digest; returns the digest the registry gives it."""
+        response = self._request("PUT", f"/v2/{repository}/manifests/{reference}",
+                                 f"repository:{repository}:pull,push", data=content,
+                                 headers={"Content-Type": media_type})
+        if response.status_code == 403:
+            raise RegistryError(f"{self.url} denies pushing to {repository} to these credentials",
+                                fix="ask for push access to the repository, or use other credentials")
+        if response.status_code >= 300:
+            raise RegistryError(f"{self.url}: PUT of manifest {repository}:{reference} failed: "
+                                f"{response.status_code} {response.text[:300]}")
+        return response.headers.get("Docker-Content-Digest") or _digest(content)
 
     def blob(self, repository: str, digest: str) -> Path:
         """A blob's content as a file in the cache (keyed by digest), fetched on first use."""

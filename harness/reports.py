@@ -22,7 +22,7 @@ def item_properties(item: pytest.Item, size: ImageSize | None) -> list[tuple[str
     properties: list[tuple[str, str]] = []
     recipe = params.get("recipe")
     if isinstance(recipe, Recipe):
-        properties += [("recipe", recipe.name), ("platform", recipe.platform)]
+        properties += [("recipe", recipe.name), ("platform", recipe.platform), ("view", recipe.view_id)]
     if "board_url" in params:
         properties.append(("board", params["board_url"]))
     built = funcargs.get("built")
@@ -30,6 +30,8 @@ def item_properties(item: pytest.Item, size: ImageSize | None) -> list[tuple[str
     if image is not None:
         build = "given" if not image.log_path else "reused" if image.reused else "built"
         properties += [("image", str(image.ref)), ("digest", image.ref.digest or ""), ("build", build)]
+        if getattr(image, "index_digest", None):  # one platform's entry of a multi-platform recipe's index
+            properties.append(("index", image.index_digest))
     if size:
         properties += [("unpacked_bytes", str(size.unpacked)), ("compressed_bytes", str(size.compressed))]
     return properties
@@ -83,7 +85,7 @@ class ImageSummary:
 
     def add(self, report: pytest.TestReport) -> None:
         properties = dict(report.user_properties)
-        recipe = properties.get("recipe")
+        recipe = properties.get("view") or properties.get("recipe")  # a multi-platform recipe: a line per entry
         if not recipe:
             return
         line = self.lines.setdefault(recipe, ImageLine(recipe))

@@ -29,6 +29,10 @@ class TestResult:
     image: str = ""
     digest: str = ""
     build: str = ""
+    #: For a multi-platform recipe: its platform, the index digest, and which entry a board's pull by tag got.
+    platform: str = ""
+    index: str = ""
+    entry: str = ""
     outcome: str = "passed"
     seconds: float = 0.0
     message: str = ""
@@ -45,7 +49,7 @@ class ResultCollector:
         result = self.results.setdefault(report.nodeid, TestResult(report.nodeid))
         result.seconds += report.duration
         properties = dict(report.user_properties)
-        for key in ("recipe", "board", "image", "digest", "build"):
+        for key in ("recipe", "board", "image", "digest", "build", "platform", "index", "entry"):
             if properties.get(key) and not getattr(result, key):
                 setattr(result, key, str(properties[key]))
         outcome = _FAILED_IN[report.when] if report.failed else report.outcome

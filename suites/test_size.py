@@ -3,6 +3,7 @@
 import pytest
 
 from harness.build import BuiltImage
+from harness.images import size_key
 from harness.recipes import Recipe
 from harness.sizes.budget import growth_problems, over_budget
 from harness.sizes.history import Baseline, record_from
@@ -21,6 +22,7 @@ def test_size_growth(recipe: Recipe, image: BuiltImage, image_size: ImageSize, s
         pytest.skip(f"{recipe.name}: image.toml sets no growth limit (budget.growth_bytes, budget.growth_percent)")
     if size_baseline is None:
         pytest.skip(f"{recipe.name}: no baseline yet (no earlier record on the baseline branch, no --baseline file)")
-    current = record_from(recipe.name, str(image.ref), image.ref.digest or "", recipe.platform, image_size, "", "", "")
+    current = record_from(size_key(recipe), str(image.ref), image.ref.digest or "", recipe.platform, image_size,
+                          "", "", "")
     problems = growth_problems(current, size_baseline, recipe.budget)
     assert not problems, "; ".join(problems)

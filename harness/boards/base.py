@@ -59,6 +59,8 @@ class PullResult:
     digest: str | None
     platform: str
     seconds: float
+    #: The image's config digest (the engine's image ID) where the runtime tells it: which index entry was pulled.
+    config_digest: str | None = None
 
 
 @dataclass(frozen=True)

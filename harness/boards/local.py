@@ -88,7 +88,8 @@ class LocalBoard(Board):
         seconds = time.monotonic() - started
         self._pulled.add(pinned)
         pulled = docker_image(image.attrs)
-        return PullResult(ref=pinned, digest=pulled.digest, platform=pulled.platform, seconds=seconds)
+        return PullResult(ref=pinned, digest=pulled.digest, platform=pulled.platform, seconds=seconds,
+                          config_digest=image.id)
 
     def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
         """Through the engine's own containerd (its ctr), as a k3s node on this machine would pull."""

@@ -20,13 +20,24 @@ class Pulled:
 
     digest: str | None
     platform: str
+    #: The image config's digest (which entry of an index was pulled), where the runtime tells it.
+    config_digest: str | None = None
 
 
 def docker_image(inspect: dict[str, Any]) -> Pulled:
     """An image as `docker image inspect` (or podman's, which has no Variant) describes it."""
     digest = next((d.split("@", 1)[1] for d in inspect.get("RepoDigests") or [] if "@" in d), None)
     parts = (inspect.get("Os"), inspect.get("Architecture"), inspect.get("Variant"))
-    return Pulled(digest, "/".join(p for p in parts if p))
+    image_id = inspect.get("Id") or None
+    config = image_id if not image_id or image_id.startswith("sha256:") else f"sha256:{image_id}"  # podman: bare hex
+    return Pulled(digest, "/".join(p for p in parts if p), config)
+
+
+def fetched_entry(index: dict[str, Any], present: set[str]) -> str | None:
+    """The one entry of ``index`` (a manifest list) whose manifest is in the content store (``present`` digests):
+    containerd fetches only the entry for the platform it pulls. None when not exactly one is there."""
+    fetched = [entry.get("digest") for entry in index.get("manifests", []) if entry.get("digest") in present]
+    return fetched[0] if len(fetched) == 1 else None
 
 
 def ctr_image(listing: str, ref: str) -> Pulled | None:

@@ -10,6 +10,7 @@ import shlex
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import replace
 
 from harness.boards.base import CommandResult, RunSpec
 from harness.boards.runtime_output import (
@@ -21,6 +22,7 @@ from harness.boards.runtime_output import (
     docker_exit,
     docker_image,
     docker_port,
+    fetched_entry,
     start_failure_status,
 )
 from harness.boards.transport import SshTransport
@@ -268,7 +270,23 @@ class Containerd(Runtime):
         pulled = ctr_image(self.transport.check([*self.ctr, "images", "ls"]), ref)
         if pulled is None:
             raise BoardError(f"{ref} is not listed by ctr after its pull")
-        return pulled
+        if not pulled.digest:
+            return pulled
+        try:  # a courtesy for telling index entries apart: a pull that worked is not failed for it
+            return replace(pulled, config_digest=self._config_of(pulled.digest))
+        except (BoardError, ValueError):
+            return pulled
+
+    def _config_of(self, digest: str) -> str | None:
+        """The config digest of what the pull of ``digest`` brought: of that manifest, or of the one entry of an
+        index whose manifest containerd fetched (read from its content store, not assumed)."""
+        top = json.loads(self.transport.check([*self.ctr, "content", "get", digest]))
+        if "manifests" in top:
+            entry = fetched_entry(top, set(self.transport.check([*self.ctr, "content", "ls", "-q"]).split()))
+            if entry is None:
+                return None
+            top = json.loads(self.transport.check([*self.ctr, "content", "get", entry]))
+        return (top.get("config") or {}).get("digest")
 
     def remove_image(self, ref: str, force: bool = True) -> None:
         self.transport.run([*self.ctr, "images", "rm", ref])  # a container keeps its snapshot either way

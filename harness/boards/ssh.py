@@ -156,7 +156,8 @@ class SshBoard(Board):
         except BoardError as error:
             raise _pull_failure(self.name, seen, platform, error.message,
                                 self.registry_credentials.get(seen.registry)) from None
-        return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started)
+        return PullResult(seen.pinned, pulled.digest, pulled.platform, time.monotonic() - started,
+                          config_digest=pulled.config_digest)
 
     def _note_pull(self, ref: str) -> None:
         """Remember ``ref`` for close, and in the run's ledger on the board for the sweep, should the harness

@@ -47,6 +47,12 @@ class CommandCheck:
     setup: tuple[tuple[str, ...], ...] = ()
     teardown: tuple[tuple[str, ...], ...] = ()
     timeout: float = DEFAULT_TIMEOUT
+    #: The platforms of a multi-platform recipe this check runs for (empty: every one), e.g. ``uname -m``.
+    platforms: tuple[str, ...] = ()
+
+    def applies_to(self, platform: str) -> bool:
+        """Whether the check runs for the image entry of ``platform``."""
+        return not self.platforms or platform in self.platforms
 
 
 @dataclass(frozen=True)

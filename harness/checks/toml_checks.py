@@ -33,7 +33,7 @@ EXECUTABLE_BY = ("any", "owner", "group", "other")
 READY_FORMS = '"tcp", "http:/PATH" or "log:REGEX"'
 DEFAULT_RESTART_NAME = "survives a restart"
 _EXEC_KEYS = ("name", "command", "args", "env", "user", "exit_code", "stdout", "stdout_excludes", "stderr",
-              "stderr_excludes", "timeout")
+              "stderr_excludes", "timeout", "platforms")
 KEYS = {
     "command": (*_EXEC_KEYS, "entrypoint"),
     "exec": _EXEC_KEYS,
@@ -153,6 +153,7 @@ class _Context:
             user=self.string(table, key, "user"), exit_code=self.integer(table, key, "exit_code", 0, 0, 255),
             stdout=self.text(table, key, "stdout"), stderr=self.text(table, key, "stderr"),
             timeout=self.timeout(table, key, DEFAULT_TIMEOUT),
+            platforms=tuple(self.strings(table, key, "platforms") or ()),
         )
 
     def http(self, kind: str, key: str, table: dict[str, Any], name: str) -> HttpCheck:

@@ -1,5 +1,6 @@
-"""The ELF audit: every ELF file of an image is 64-bit RISC-V with the double-float ABI (lp64d), and every
-dynamic executable finds its interpreter and, transitively, its libraries in the image.
+"""The ELF audit: every ELF file of an image is 64-bit RISC-V with the double-float ABI (lp64d) (or, for another
+platform's entry of an index, that platform's architecture: x86-64 for amd64), and every dynamic executable
+finds its interpreter and, transitively, its libraries in the image.
 
 Library lookup follows the loader, leniently: a file's RPATH/RUNPATH (``$ORIGIN`` expanded), the
 executable's own RPATH/RUNPATH, the directories of the image's ``/etc/ld.so.conf`` (with its includes)
@@ -18,11 +19,48 @@ from pathlib import Path
 
 from harness.conformance.elf_file import ElfFile
 from harness.conformance.filesystem import ImageContents, read_layers
+from harness.errors import RvconformError
 
 DEFAULT_LIBRARY_PATH = (
     "/lib/riscv64-linux-gnu", "/usr/lib/riscv64-linux-gnu", "/lib64/lp64d", "/usr/lib64/lp64d",
     "/lib64", "/usr/lib64", "/lib", "/usr/lib",
 )
+RISCV64 = "riscv64"
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """What an ELF file of one platform architecture is: its machine, class, name, and Debian's multiarch
+    library directory."""
+
+    machine: str
+    bits: int
+    name: str
+    triplet: str
+
+
+#: Debian/OCI architecture name -> what its ELF files are.
+EXPECTED = {
+    "riscv64": Architecture("EM_RISCV", 64, "64-bit RISC-V", "riscv64-linux-gnu"),
+    "amd64": Architecture("EM_X86_64", 64, "x86-64", "x86_64-linux-gnu"),
+    "arm64": Architecture("EM_AARCH64", 64, "64-bit Arm (AArch64)", "aarch64-linux-gnu"),
+}
+
+
+def expected(arch: str) -> Architecture:
+    """What ``arch``'s ELF files are; RvconformError for an architecture the audit does not know."""
+    if arch not in EXPECTED:
+        raise RvconformError(f"the ELF audit does not know the architecture {arch!r}",
+                             fix=f"use a platform with one of: {', '.join(EXPECTED)}")
+    return EXPECTED[arch]
+
+
+def default_library_path(arch: str) -> tuple[str, ...]:
+    """The loader's default directories for ``arch`` (Debian multiarch first)."""
+    if arch == RISCV64:
+        return DEFAULT_LIBRARY_PATH
+    triplet = expected(arch).triplet
+    return (f"/lib/{triplet}", f"/usr/lib/{triplet}", "/lib64", "/usr/lib64", "/lib", "/usr/lib")
 MUSL_LIBRARY_PATH = ("/lib", "/usr/local/lib", "/usr/lib")
 LD_SO_CONF = "/etc/ld.so.conf"
 MUSL_PATH_FILES = "/etc/ld-musl-*.path"
@@ -38,7 +76,7 @@ ARCHITECTURES = {
 
 @dataclass(frozen=True)
 class ElfProblem:
-    """One ELF file that would not run on riscv64; ``problem`` is a sentence for a user, naming the path."""
+    """One ELF file that would not run on the image's platform; ``problem`` is a sentence naming the path."""
 
     path: str
     problem: str
@@ -67,17 +105,18 @@ def audit_layers(layer_paths: list[Path]) -> AuditResult:
                        time.perf_counter() - start)
 
 
-def audit(contents: ImageContents) -> list[ElfProblem]:
-    """Every problem of the image's ELF files, one per file and cause, sorted by path."""
-    library_path = image_library_path(contents.small_files)
+def audit(contents: ImageContents, arch: str = RISCV64) -> list[ElfProblem]:
+    """Every problem of the image's ELF files for an image of architecture ``arch``, one per file and cause,
+    sorted by path."""
+    library_path = image_library_path(contents.small_files, arch)
     problems: dict[ElfProblem, None] = {}
     for elf in contents.elves.values():
-        cause = architecture_problem(elf)
+        cause = architecture_problem(elf, arch)
         if cause:
             problems[ElfProblem(elf.path, f"{elf.path}: {cause}")] = None
         elif elf.interpreter:
             # A foreign binary's loader and libraries are foreign too: its architecture is the news.
-            problems.update(dict.fromkeys(_dynamic_problems(contents, elf, library_path)))
+            problems.update(dict.fromkeys(_dynamic_problems(contents, elf, library_path, arch)))
     return sorted(problems, key=lambda problem: (problem.path, problem.problem))
 
 
@@ -92,26 +131,29 @@ def describe(problems: list[ElfProblem], limit: int = 20) -> str:
     return "\n".join(lines)
 
 
-def architecture_problem(elf: ElfFile) -> str | None:
-    """Why ``elf`` is not a 64-bit RISC-V lp64d ELF file, or None if it is one."""
+def architecture_problem(elf: ElfFile, arch: str = RISCV64) -> str | None:
+    """Why ``elf`` is not an ELF file of ``arch`` (for riscv64: 64-bit RISC-V lp64d), or None if it is one."""
     if elf.corrupt:
         return f"not a readable ELF file ({elf.machine})"
-    if elf.machine != "EM_RISCV" or elf.bits != 64:
+    want = expected(arch)
+    if elf.machine != want.machine or elf.bits != want.bits:
         name = ARCHITECTURES.get(elf.machine, elf.machine.removeprefix("EM_"))
-        return f"{name} binary ({elf.machine}, {elf.bits}-bit), not 64-bit RISC-V"
+        return f"{name} binary ({elf.machine}, {elf.bits}-bit), not {want.name}"
+    if arch != RISCV64:
+        return None
     # The kernel never uses the FPU: its modules are lp64 (soft-float) by design.
     if elf.float_abi != "double" and not (elf.elf_type == "ET_REL" and elf.path.endswith(".ko")):
         return f"RISC-V with the {elf.float_abi}-float ABI, not double-float (lp64d)"
     return None
 
 
-def image_library_path(small_files: dict[str, bytes]) -> tuple[str, ...]:
+def image_library_path(small_files: dict[str, bytes], arch: str = RISCV64) -> tuple[str, ...]:
     """The directories the image's loader searches: ld.so.conf, then musl's path files, then the defaults."""
     dirs = _ld_so_conf(small_files, LD_SO_CONF, {LD_SO_CONF})
     for path in sorted(small_files):
         if fnmatch.fnmatchcase(path, MUSL_PATH_FILES):
             dirs += re.split(r"[\s:]+", small_files[path].decode(errors="replace"))
-    return tuple(dict.fromkeys(d for d in [*dirs, *DEFAULT_LIBRARY_PATH] if d.startswith("/")))
+    return tuple(dict.fromkeys(d for d in [*dirs, *default_library_path(arch)] if d.startswith("/")))
 
 
 def _ld_so_conf(files: dict[str, bytes], path: str, seen: set[str]) -> list[str]:
@@ -129,25 +171,26 @@ def _ld_so_conf(files: dict[str, bytes], path: str, seen: set[str]) -> list[str]
     return dirs
 
 
-def _dynamic_problems(contents: ImageContents, executable: ElfFile, library_path: tuple[str, ...]) -> list[ElfProblem]:
-    problems = _library_problems(contents, executable, library_path)
-    cause = _interpreter_problem(contents, executable.interpreter or "")
+def _dynamic_problems(contents: ImageContents, executable: ElfFile, library_path: tuple[str, ...],
+                      arch: str) -> list[ElfProblem]:
+    problems = _library_problems(contents, executable, library_path, arch)
+    cause = _interpreter_problem(contents, executable.interpreter or "", arch)
     if cause:
         problems.insert(0, ElfProblem(executable.path, f"{executable.path}: {cause}"))
     return problems
 
 
-def _interpreter_problem(contents: ImageContents, interpreter: str) -> str | None:
+def _interpreter_problem(contents: ImageContents, interpreter: str, arch: str) -> str | None:
     real = contents.filesystem.resolve(interpreter)
     if real is None:
         return f"its interpreter {interpreter} is not in the image"
     loader = contents.elves.get(real)
-    cause = "not an ELF file" if loader is None else architecture_problem(loader)
+    cause = "not an ELF file" if loader is None else architecture_problem(loader, arch)
     return f"its interpreter {interpreter} is not usable: {cause}" if cause else None
 
 
 def _library_problems(contents: ImageContents, executable: ElfFile,
-                      library_path: tuple[str, ...]) -> list[ElfProblem]:
+                      library_path: tuple[str, ...], arch: str) -> list[ElfProblem]:
     """Walk the executable's libraries breadth first, as the loader does, naming each that is missing."""
     interpreter = executable.interpreter or ""
     musl = "musl" in posixpath.basename(interpreter)
@@ -163,7 +206,8 @@ def _library_problems(contents: ImageContents, executable: ElfFile,
         for name in obj.needed:
             if name in loaded or (musl and MUSL_BUILTIN.match(name)):
                 continue
-            path, cause = _find_library(contents, name, (*own, *inherited, *library_path), (*own, *library_path))
+            path, cause = _find_library(contents, name, (*own, *inherited, *library_path), (*own, *library_path),
+                                        arch)
             if cause:
                 problems.append(ElfProblem(obj.path, f"{obj.path}: {cause}"))
                 continue
@@ -184,7 +228,7 @@ def _expand(elf: ElfFile, found_at: str, contents: ImageContents) -> tuple[str, 
 
 
 def _find_library(contents: ImageContents, name: str, search: tuple[str, ...],
-                  shown: tuple[str, ...]) -> tuple[str | None, str | None]:
+                  shown: tuple[str, ...], arch: str) -> tuple[str | None, str | None]:
     """The path ``name`` is loaded from, or None and why not; ``shown`` is the search path a user is told."""
     candidates = [name] if "/" in name else [posixpath.join(directory, name) for directory in dict.fromkeys(search)]
     rejected = []
@@ -193,7 +237,7 @@ def _find_library(contents: ImageContents, name: str, search: tuple[str, ...],
         if real is None:
             continue
         elf = contents.elves.get(real)
-        cause = "not an ELF file" if elf is None else architecture_problem(elf)
+        cause = "not an ELF file" if elf is None else architecture_problem(elf, arch)
         if cause is None:
             return candidate, None
         rejected.append(f"{candidate} is not usable: {cause}")

@@ -58,7 +58,9 @@ def _build_from_json(data: dict[str, Any]) -> BuildOutcome:
         return BuildOutcome(error=data["error"], fix=data.get("fix"), log_path=data.get("log_path", ""))
     image = data["image"]
     return BuildOutcome(BuiltImage(image["recipe"], ImageRef(**image["ref"]), image["log_path"], image["seconds"],
-                                   image.get("reused", False)))
+                                   image.get("reused", False),
+                                   tuple(tuple(entry) for entry in image.get("entries", ())),
+                                   image.get("index_digest")))
 
 
 def _size_from_json(data: dict[str, Any]) -> ImageSize:

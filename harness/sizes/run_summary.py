@@ -51,12 +51,13 @@ def load_baselines(settings: Settings) -> tuple[dict[str, Baseline], str]:
 
 
 def current_record(recipe: Recipe, image: BuiltImage | None, size: ImageSize | None,
-                   identity: RunIdentity) -> SizeRecord | None:
-    """This run's size record for a recipe, from its image and what the run measured (None without both)."""
+                   identity: RunIdentity, name: str | None = None) -> SizeRecord | None:
+    """This run's size record for a recipe (under ``name``, e.g. ``busybox-amd64`` for another platform's entry
+    of a multi-platform recipe), from its image and what the run measured (None without both)."""
     if not size or not image:
         return None
     ref = image.ref
-    return record_from(recipe.name, str(replace(ref, digest=None)), ref.digest or "", recipe.platform, size,
+    return record_from(name or recipe.name, str(replace(ref, digest=None)), ref.digest or "", recipe.platform, size,
                        identity.revision, identity.branch, identity.time)
 
 
@@ -77,7 +78,9 @@ def finish(records: list[SizeRecord], settings: Settings, recipes: list[Recipe],
     kept = [size for size in records if size.recipe not in unrecorded]
     if settings.history_path and record and kept:
         append_history(settings.history_path, kept)
-    rows = size_rows(records, baselines, {recipe.name: recipe.budget for recipe in recipes})
+    budgets = {name: recipe.budget for recipe in recipes
+               for name in (recipe.name, *(view.view_id for view in recipe.views()))}  # each entry has the budget
+    rows = size_rows(records, baselines, budgets)
     markdown = render_markdown(rows, note=f"baseline: {note}")
     if not settings.reports_dir:
         return SizeSummary(markdown, None)

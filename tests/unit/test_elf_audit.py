@@ -215,3 +215,28 @@ def test_audit_layers_counts_and_describe_lists(tmp_path: Path) -> None:
     assert "/opt/x19: x86-64 binary" in message and "/opt/x20" not in message
     assert message.endswith("... and 5 more")
     assert describe([]) == "no ELF problems"
+
+
+def test_an_amd64_entry_expects_x86_64_and_names_a_riscv64_binary(tmp_path: Path) -> None:
+    layer = write_layer(tmp_path / "layer.tar.gz", {"bin/busybox": make_elf(EM_X86_64, 0, ET_EXEC),
+                                                    "bin/stray": make_elf(EM_RISCV, RVC_DOUBLE, ET_EXEC)})
+    problems = audit(read_layers([layer]), "amd64")
+    assert texts(problems) == ["/bin/stray: RISC-V binary (EM_RISCV, 64-bit), not x86-64"]
+
+
+def test_an_amd64_executable_finds_its_libraries_in_the_x86_64_multiarch_directory(tmp_path: Path) -> None:
+    loader = "/lib64/ld-linux-x86-64.so.2"
+    layer = write_layer(tmp_path / "layer.tar.gz", {
+        "lib64/ld-linux-x86-64.so.2": make_elf(EM_X86_64, 0),
+        "usr/lib/x86_64-linux-gnu/libc.so.6": make_elf(EM_X86_64, 0),
+        "usr/bin/tool": make_elf(EM_X86_64, 0, ET_EXEC, interpreter=loader, needed=("libc.so.6",)),
+    })
+    assert audit(read_layers([layer]), "amd64") == []
+
+
+def test_an_unknown_architecture_is_a_clear_error(tmp_path: Path) -> None:
+    from harness.errors import RvconformError
+
+    layer = write_layer(tmp_path / "layer.tar.gz", {"bin/x": make_elf()})
+    with pytest.raises(RvconformError, match="does not know the architecture 's390x'"):
+        audit(read_layers([layer]), "s390x")
