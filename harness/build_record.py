@@ -34,13 +34,16 @@ class BuildRecord:
     digest: str
 
 
-def build_key(recipe: Recipe, build_args: dict[str, str], labels: dict[str, str]) -> str:
-    """The hash of every input of the recipe's build."""
+def build_key(recipe: Recipe, build_args: dict[str, str], labels: dict[str, str], builder: str | None = None
+              ) -> str:
+    """The hash of every input of the recipe's build; ``builder`` names a native builder (its board, platform
+    and engine version), None for this machine's engine."""
     digest = hashlib.sha256()
     inputs = {
         "format": FORMAT, "platform": recipe.platform, "target": recipe.target, "build_args": build_args,
         "labels": labels, "sources": sorted(source.sha256 for source in recipe.sources),
         "dockerfile": hashlib.sha256(recipe.dockerfile.read_bytes()).hexdigest(),
+        **({"builder": builder} if builder else {}),
     }
     digest.update(json.dumps(inputs, sort_keys=True).encode())
     for path in sorted(recipe.dir.rglob("*")):

@@ -23,6 +23,7 @@ from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
 from harness.errors import RvconformError
 from harness.images import ImageSupply, client_for
+from harness.native_build import NativeBuilder
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
 from harness.registry import Registry, external_registry, shared_storage, spawn_registry
@@ -117,10 +118,17 @@ def _given_registry(url: str) -> Registry:
 
 
 @pytest.fixture(scope="session")
-def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest) -> ImageSupply:
-    """Builds each recipe once per run (or pins the --image given for it)."""
+def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest) -> Iterator[ImageSupply]:
+    """Builds each recipe once per run (or pins the --image given for it), here or on the --builder board."""
     needs_builder = bool(set(_selected(request)) - set(rv_settings.images))
     registry: Registry | None = request.getfixturevalue("registry") if needs_builder else None
+    if rv_settings.builder and registry is not None:
+        native = _native_builder(rv_run, rv_settings, registry)
+        try:
+            yield ImageSupply(rv_run, native, rv_settings.images)
+        finally:
+            native.close()
+        return
     builder = Builder(
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
@@ -128,7 +136,15 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
     )
-    return ImageSupply(rv_run, builder, rv_settings.images)
+    yield ImageSupply(rv_run, builder, rv_settings.images)
+
+
+def _native_builder(run: Run, settings: Settings, registry: Registry) -> NativeBuilder:
+    return NativeBuilder(
+        builder_url=settings.builder or "", registry_url=registry.url, logs_dir=settings.logs_dir, run=run,
+        labels=run.labels, mirror=settings.mirror, timeout=settings.build_timeout, access=registry.access(),
+        tag_by_content=registry.pid is not None, work_dir=run.dir / "contexts",
+    )
 
 
 def _selected(request: pytest.FixtureRequest) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from harness.build import Builder, BuiltImage
 from harness.errors import RvconformError
 from harness.image_ref import ImageRef
+from harness.native_build import NativeBuilder
 from harness.recipes import Recipe
 from harness.registry_access import ACCESS
 from harness.registry_client import RegistryClient
@@ -20,7 +21,7 @@ from harness.sizes.measure import ImageSize, measure
 class ImageSupply:
     """Hands out the pushed image of each recipe, building it at most once per run."""
 
-    def __init__(self, run: Run, builder: Builder, given: dict[str, ImageRef]) -> None:
+    def __init__(self, run: Run, builder: Builder | NativeBuilder, given: dict[str, ImageRef]) -> None:
         self.run = run
         self.builder = builder
         self.given = given
