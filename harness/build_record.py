@@ -3,7 +3,8 @@ pushed again while the registry still serves that image under its tag.
 
 Cache key (``$RVCONFORM_CACHE/builds/<key>.json``): the recipe's files (paths, modes, contents), its
 Dockerfile and target, the platform, the build args (base images by their cache-keyed references), the
-sources' checksums, the labels (git revision of the recipe) and FORMAT. This is what BuildKit's own
+sources' checksums, the labels (git revision of the recipe), the native builder if any
+(``--builder``: board, platform, engine version) and FORMAT. This is what BuildKit's own
 cache would match on, so skipping is as safe as a fully cached build; and unlike BuildKit's cache, which
 lives in the engine, it survives an ephemeral CI runner with the registry storage (both in the cache).
 """
