@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import GOOD_IMAGES, start_sshd, stop_sshd
 from harness.engine import engine
 from harness.errors import BuildError
 from harness.labels import MANAGED
@@ -21,7 +22,6 @@ from harness.native_build import NativeBuilder
 from harness.ports import free_loopback_port
 from harness.recipes import load_recipe
 from harness.registry_client import RegistryClient
-from tests.integration.conftest import GOOD_IMAGES
 
 AMD64_RECIPE = """\
 ARG BASE=debian:bookworm
@@ -139,8 +139,6 @@ def test_a_builder_without_docker_is_named(sshd_without_docker, registry_process
 @pytest.fixture
 def sshd_without_docker(tmp_path: Path):
     """An sshd whose sessions have a PATH without docker (as a board with only containerd would)."""
-    from tests.integration.conftest import start_sshd, stop_sshd
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     for tool in ("sh", "uname", "ctr"):
