@@ -380,10 +380,10 @@ def test_rvconform_config_docker_output_pulls_in_the_qemu_board_s_docker_through
         transport.check(["systemctl", "restart", "docker"], timeout=600)
         name = f"{seen}/{built.ref.repository}@{built.ref.digest}"
         docker = ["docker", "--config", client_dir]
+        written.append(client_dir)
         refused = transport.run([*docker, "pull", "--platform", "linux/riscv64", name], timeout=300)
         assert refused.exit_status != 0 and "no basic auth credentials" in refused.output, refused.output
         transport.check(["sh", "-c", f"umask 077 && mkdir -p {client_dir}"])
-        written.append(client_dir)
         transport.check([*docker, "login", seen, "--username", access.credentials.username, "--password-stdin"],
                         stdin=access.credentials.password.encode(), timeout=120)
         transport.check([*docker, "pull", "--platform", "linux/riscv64", name], timeout=600)
