@@ -117,7 +117,7 @@ class Builder:
 
     def _build_and_push(self, recipe: Recipe, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
                         log_path: Path, client: RegistryClient) -> tuple[str, bool]:
-        with _context(recipe, self.work_dir) as context, progress.step(progress.BUILD, recipe.name, log_path):
+        with build_context(recipe, self.work_dir) as context, progress.step(progress.BUILD, recipe.name, log_path):
             self._run_buildkit(recipe, context, ref, build_args, labels, log_path)
         pushed = push_unless_present(ref, client, log_path)
         untag(ref)
@@ -184,7 +184,7 @@ def _build_error(recipe: Recipe, what: str, log_path: Path) -> BuildError:
 
 
 @contextmanager
-def _context(recipe: Recipe, work_dir: Path | None) -> Iterator[Path]:
+def build_context(recipe: Recipe, work_dir: Path | None) -> Iterator[Path]:
     """A temporary build context in ``work_dir``: the recipe's files plus its verified sources.
 
     The recipe directory itself is never written to.

@@ -3,7 +3,8 @@ pushed again while the registry still serves that image under its tag.
 
 Cache key (``$RVCONFORM_CACHE/builds/<key>.json``): the recipe's files (paths, modes, contents), its
 Dockerfile and target, the platform, the build args (base images by their cache-keyed references), the
-sources' checksums, the labels (git revision of the recipe) and FORMAT. This is what BuildKit's own
+sources' checksums, the labels (git revision of the recipe), the native builder if any
+(``--builder``: board, platform, engine version) and FORMAT. This is what BuildKit's own
 cache would match on, so skipping is as safe as a fully cached build; and unlike BuildKit's cache, which
 lives in the engine, it survives an ephemeral CI runner with the registry storage (both in the cache).
 """
@@ -34,13 +35,16 @@ class BuildRecord:
     digest: str
 
 
-def build_key(recipe: Recipe, build_args: dict[str, str], labels: dict[str, str]) -> str:
-    """The hash of every input of the recipe's build."""
+def build_key(recipe: Recipe, build_args: dict[str, str], labels: dict[str, str], builder: str | None = None
+              ) -> str:
+    """The hash of every input of the recipe's build; ``builder`` names a native builder (its board, platform
+    and engine version), None for this machine's engine."""
     digest = hashlib.sha256()
     inputs = {
         "format": FORMAT, "platform": recipe.platform, "target": recipe.target, "build_args": build_args,
         "labels": labels, "sources": sorted(source.sha256 for source in recipe.platform_sources),
         "dockerfile": hashlib.sha256(recipe.dockerfile.read_bytes()).hexdigest(),
+        **({"builder": builder} if builder else {}),
     }
     digest.update(json.dumps(inputs, sort_keys=True).encode())
     for path in sorted(recipe.dir.rglob("*")):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
 import pytest
@@ -35,6 +35,9 @@ from harness.settings import Settings
 from harness.sizes.history import Baseline
 from harness.sizes.measure import ImageSize
 from harness.tag_pull import TagPull, pull_by_tag
+
+if TYPE_CHECKING:
+    from harness.native_build import NativeBuilder
 
 T = TypeVar("T")
 
@@ -119,10 +122,17 @@ def _given_registry(url: str) -> Registry:
 
 
 @pytest.fixture(scope="session")
-def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest) -> ImageSupply:
-    """Builds each recipe once per run (or pins the --image given for it)."""
+def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequest) -> Iterator[ImageSupply]:
+    """Builds each recipe once per run (or pins the --image given for it), here or on the --builder board."""
     needs_builder = bool(set(_selected(request)) - set(rv_settings.images))
     registry: Registry | None = request.getfixturevalue("registry") if needs_builder else None
+    if rv_settings.builder and registry is not None:
+        native = _native_builder(rv_run, rv_settings, registry)
+        try:
+            yield ImageSupply(rv_run, native, rv_settings.images)
+        finally:
+            native.close()
+        return
     builder = Builder(
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
@@ -130,7 +140,17 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
     )
-    return ImageSupply(rv_run, builder, rv_settings.images)
+    yield ImageSupply(rv_run, builder, rv_settings.images)
+
+
+def _native_builder(run: Run, settings: Settings, registry: Registry) -> NativeBuilder:
+    from harness.native_build import NativeBuilder  # with SSH (paramiko): loaded only when --builder is given
+
+    return NativeBuilder(
+        builder_url=settings.builder or "", registry_url=registry.url, logs_dir=settings.logs_dir, run=run,
+        labels=run.labels, mirror=settings.mirror, timeout=settings.build_timeout, access=registry.access(),
+        tag_by_content=registry.pid is not None, work_dir=run.dir / "contexts",
+    )
 
 
 def _selected(request: pytest.FixtureRequest) -> list[str]:

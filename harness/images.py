@@ -6,6 +6,8 @@ records the outcome (the pinned reference, or the build error), and the others r
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from harness.build import Builder, BuiltImage
 from harness.errors import RvconformError
 from harness.image_index import entries_of
@@ -18,11 +20,14 @@ from harness.run import Run
 from harness.run.records import IMAGE, SIZE, BuildOutcome
 from harness.sizes.measure import ImageSize, measure
 
+if TYPE_CHECKING:
+    from harness.native_build import NativeBuilder
+
 
 class ImageSupply:
     """Hands out the pushed image of each recipe, building it at most once per run."""
 
-    def __init__(self, run: Run, builder: Builder, given: dict[str, ImageRef]) -> None:
+    def __init__(self, run: Run, builder: Builder | NativeBuilder, given: dict[str, ImageRef]) -> None:
         self.run = run
         self.builder = builder
         self.given = given

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from contextlib import suppress
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.engine import engine, engine_errors
 from harness.errors import BuildError, RegistryError
@@ -11,14 +12,20 @@ from harness.image_ref import ImageRef
 from harness.registry_access import Credentials
 from harness.registry_client import RegistryClient
 
+if TYPE_CHECKING:
+    import docker
 
-def push_unless_present(ref: ImageRef, client: RegistryClient, log_path: Path) -> tuple[str, bool]:
-    """Push ``ref`` unless its tag already names the same image; returns (manifest digest, reused).
+
+def push_unless_present(ref: ImageRef, client: RegistryClient, log_path: Path,
+                        docker: docker.DockerClient | None = None) -> tuple[str, bool]:
+    """Push ``ref`` from the engine ``docker`` (default: the local one) unless its tag already names the same
+    image; returns (manifest digest, reused).
 
     "The same image" means the same config digest, i.e. the local image ID: same layers, same
     metadata. Then the registry's manifest is the pushed image, and pushing again would change nothing.
     """
-    image_id = engine().images.get(str(ref)).id
+    docker = docker or engine()
+    image_id = docker.images.get(str(ref)).id
     try:
         present = client.manifest(ref.repository, ref.tag or "latest")
     except RegistryError:
@@ -27,16 +34,16 @@ def push_unless_present(ref: ImageRef, client: RegistryClient, log_path: Path) -
         with log_path.open("a") as log:
             log.write(f"\n{ref}: the registry already has this image ({present.digest}); not pushed\n")
         return present.digest, True
-    return _push(ref, log_path, client.access.credentials), False
+    return _push(docker, ref, log_path, client.access.credentials), False
 
 
-def _push(ref: ImageRef, log_path: Path, credentials: Credentials | None = None) -> str:
+def _push(docker: docker.DockerClient, ref: ImageRef, log_path: Path, credentials: Credentials | None = None) -> str:
     digest = None
     with log_path.open("a") as log:
         log.write(f"\n$ push {ref}\n")
         try:
             # The credentials travel with this request only: the user's docker config is never written.
-            stream = engine().images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag, stream=True, decode=True,
+            stream = docker.images.push(f"{ref.registry}/{ref.repository}", tag=ref.tag, stream=True, decode=True,
                                           auth_config=credentials.auth_config() if credentials else None)
             for event in stream:
                 if "error" in event:
@@ -53,10 +60,11 @@ def _push(ref: ImageRef, log_path: Path, credentials: Credentials | None = None)
     return digest
 
 
-def untag(ref: ImageRef) -> None:
-    """Drop the local tag, so a board's pull really fetches from the registry.
+def untag(ref: ImageRef, docker: docker.DockerClient | None = None) -> None:
+    """Drop the tag in the engine ``docker`` (default: the local one), so a board's pull really fetches from the
+    registry.
 
     BuildKit's own cache keeps the layers for the next build.
     """
     with suppress(engine_errors().ImageNotFound):
-        engine().images.remove(str(ref), noprune=False)
+        (docker or engine()).images.remove(str(ref), noprune=False)

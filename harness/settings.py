@@ -41,6 +41,7 @@ class Settings:
     registry_tls: bool = False
     registry_auth: bool = False
     boards: tuple[str, ...] = ("local",)
+    builder: str | None = None
     reports_dir: Path | None = None
     bases: str = "bootstrap"
     mirror: str = DEBIAN_MIRROR
@@ -90,6 +91,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         help="the spawned registry requires a password made for the run (htpasswd)"),
     "--board": dict(metavar="URL", action="append", default=[],
         help="board to check on (repeatable; default: local)"),
+    "--builder": dict(metavar="BOARD_URL", default=None,
+        help="build the recipes natively on this board (qemu, or ssh://... with docker), for its own platform, "
+        "and push from there to the run's registry (default: build here)"),
     "--reports": dict(metavar="DIR", default=None,
         help="write junit.xml, report.html and logs into DIR"),
     "--bases": dict(choices=("bootstrap", "official"), default="bootstrap",
@@ -147,6 +151,7 @@ def read_settings(config: pytest.Config) -> Settings:
             registry_tls=config.getoption("registry_tls"),
             registry_auth=config.getoption("registry_auth"),
             boards=_boards(config.getoption("board")),
+            builder=_builder(config.getoption("builder")),
             reports_dir=_directory(config.getoption("reports"), "--reports"),
             bases=config.getoption("bases"),
             mirror=str(_url(config.getoption("mirror"), "--mirror", DEBIAN_MIRROR, bare=False)),
@@ -276,6 +281,17 @@ def _structure_tests(values: list[str], recipes_dir: Path) -> tuple[StructureTes
                                  "for every selected recipe")
         load_structure_test(file.path)
     return files
+
+
+def _builder(value: str | None) -> str | None:
+    """A board URL to build on; ``local`` is refused: building here is what a run does without --builder."""
+    if value is None:
+        return None
+    if validate_board_url(value) == "local":
+        raise RvconformError("--builder local: building on this machine is the default",
+                             fix="give a board URL to build on (--builder qemu, or --builder ssh://USER@HOST...), "
+                             "or leave --builder out")
+    return value
 
 
 def _boards(values: list[str]) -> tuple[str, ...]:

@@ -35,8 +35,9 @@ from harness.mmdebstrap import APT_OPTIONS, mmdebstrap_version, run_mmdebstrap
 FORMAT = 1
 ARCHITECTURE = "riscv64"
 HOSTNAME = "rvconform-vm"
+# docker.io and docker-cli: the VM can serve as a native builder (--builder qemu); docker stays off at boot.
 PACKAGES = ("linux-image-riscv64", "systemd-sysv", "udev", "openssh-server", "containerd", "iproute2",
-            "ca-certificates", "kmod")
+            "ca-certificates", "kmod", "docker.io", "docker-cli")
 TOOLS = {"mmdebstrap": "mmdebstrap", "mkfs.ext4": "e2fsprogs", "ssh-keygen": "openssh-client"}
 _KEY_PLACEHOLDER = "ssh-ed25519 PUBLIC-KEY"
 
@@ -65,6 +66,9 @@ OPTIONAL_UNITS = {"systemd-networkd.socket": "sockets.target.wants"}
 # Units that would reach out to the internet (or to a time server) on their own.
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service", "apt-daily-upgrade.service",
                 "systemd-timesyncd.service")
+# Enabled by their packages' scripts, but started only when the VM serves as a builder (`systemctl start
+# docker`): a dockerd starting at every boot would slow every boot under TCG.
+DISABLED_UNITS = ("docker.service", "docker.socket")
 
 
 @dataclass(frozen=True)
@@ -122,6 +126,7 @@ def customize_hooks(public_key: str) -> list[str]:
         *(_enable(unit, wants, required=True) for unit, wants in ENABLED_UNITS.items()),
         *(_enable(unit, wants, required=False) for unit, wants in OPTIONAL_UNITS.items()),
         *(_mask(unit) for unit in MASKED_UNITS),
+        *(_disable(unit) for unit in DISABLED_UNITS),
     ]
 
 
@@ -137,6 +142,10 @@ def _enable(unit: str, wants: str, required: bool) -> str:
     enable = f'mkdir -p "$(dirname {link})" && ln -sf {shlex.quote(source)} {link}'
     exists = f'test -e "$1"{shlex.quote(source)}'
     return f"{exists} && {enable}" if required else f"if {exists}; then {enable}; fi"
+
+
+def _disable(unit: str) -> str:
+    return f'rm -f "$1"/etc/systemd/system/*.wants/{shlex.quote(unit)}'
 
 
 def _mask(unit: str) -> str:

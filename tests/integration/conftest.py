@@ -186,8 +186,9 @@ def sshd(tmp_path_factory: pytest.TempPathFactory):
     stop_sshd(server)
 
 
-def start_sshd(home: Path, keys: Path, forwarding: bool = True) -> Sshd:
-    """Start an sshd in ``home`` (its own host key) that lets root in with ``keys``/client_key."""
+def start_sshd(home: Path, keys: Path, forwarding: bool = True, path: str | None = None) -> Sshd:
+    """Start an sshd in ``home`` (its own host key) that lets root in with ``keys``/client_key; ``path`` is its
+    sessions' PATH (default: sshd's own)."""
     from harness.ports import free_loopback_port
     from harness.wait import Deadline, wait_until
 
@@ -200,7 +201,7 @@ def start_sshd(home: Path, keys: Path, forwarding: bool = True) -> Sshd:
                       f"AuthorizedKeysFile {home / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
                       "PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\n"
                       f"AllowTcpForwarding {'yes' if forwarding else 'no'}\nPidFile {home / 'sshd.pid'}\n"
-                      f"SetEnv CONTAINERS_CONF={containers_conf}\n")
+                      f"SetEnv CONTAINERS_CONF={containers_conf}{f' PATH={path}' if path else ''}\n")
     Path("/run/sshd").mkdir(exist_ok=True)
     with (home / "log").open("wb") as log:
         process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(config)], stderr=log)

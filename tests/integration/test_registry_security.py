@@ -339,6 +339,63 @@ def test_rvconform_config_containerd_output_pulls_on_the_qemu_board_through_tls_
         board.close()
 
 
+@pytest.mark.slow
+def test_rvconform_config_docker_output_pulls_in_the_qemu_board_s_docker_through_tls_and_password(
+    tmp_path: Path, recipes_dir, secured: Registry, qemu_run
+) -> None:
+    """What `rvconform config docker` prints for a TLS + password registry (daemon.json on stdout, where the CA
+    goes and the docker login it needs on stderr), done in the qemu board's docker (started for this: it is off
+    at boot), makes docker pull the pushed image; without the login the same pull is refused."""
+    from harness.boards import open_board
+    from harness.build import Builder
+    from harness.labels import run_labels
+    from harness.recipes import load_recipe
+
+    access = secured.access()
+    assert access.credentials and access.ca_file
+    built = Builder(secured.url, tmp_path / "logs", access=access).build(load_recipe(recipes_dir("tiny") / "tiny"))
+    board = open_board("qemu", run_labels(f"config-{secrets.token_hex(4)}"), qemu_run)
+    transport = board.transport  # type: ignore[attr-defined]
+    seen = board.reach_registry("127.0.0.1", secured.port)
+    client_dir = f"/run/rvconform-docker-config-{secrets.token_hex(4)}"
+    written: list[str] = []
+    try:
+        transport.check(["systemctl", "start", "docker"], timeout=600)
+        existing = tmp_path / "daemon.json"
+        existing.write_text(transport.run(["cat", "/etc/docker/daemon.json"]).stdout or "{}")
+        printed = subprocess.run(
+            [sys.executable, "-m", "harness.cli", "config", "docker", "--registry", f"https://{seen}",
+             "--ca-file", str(access.ca_file), "--username", access.credentials.username,
+             "--password-env", "REGISTRY_PASSWORD", "--merge", str(existing)],
+            capture_output=True, text=True, timeout=60, cwd=ROOT,
+            env={**os.environ, "REGISTRY_PASSWORD": access.credentials.password}, check=True)
+        assert access.credentials.password not in printed.stdout + printed.stderr
+        transport.write_file("/etc/docker/daemon.json", printed.stdout)
+        copies = [line.split(" to ")[1].removesuffix(" on the board") for line in printed.stderr.splitlines()
+                  if line.startswith(f"# copy {access.ca_file} to ")]
+        assert copies == [f"/etc/docker/certs.d/{seen}/ca.crt"], printed.stderr
+        transport.write_file(copies[0], access.ca_file.read_text())
+        written.append(copies[0].rsplit("/", 1)[0])
+        assert f"run docker login {seen} on the board" in printed.stderr
+        transport.check(["systemctl", "restart", "docker"], timeout=600)
+        name = f"{seen}/{built.ref.repository}@{built.ref.digest}"
+        docker = ["docker", "--config", client_dir]
+        written.append(client_dir)
+        refused = transport.run([*docker, "pull", "--platform", "linux/riscv64", name], timeout=300)
+        assert refused.exit_status != 0 and "no basic auth credentials" in refused.output, refused.output
+        transport.check(["sh", "-c", f"umask 077 && mkdir -p {client_dir}"])
+        transport.check([*docker, "login", seen, "--username", access.credentials.username, "--password-stdin"],
+                        stdin=access.credentials.password.encode(), timeout=120)
+        transport.check([*docker, "pull", "--platform", "linux/riscv64", name], timeout=600)
+        digests = transport.check([*docker, "image", "inspect", "--format", "{{json .RepoDigests}}", name])
+        assert built.ref.digest in digests
+        transport.run([*docker, "image", "rm", name])
+    finally:
+        for path in written:
+            transport.run(["rm", "-rf", path])
+        board.close()
+
+
 @pytest.fixture(scope="module")
 def secured_tiny(secured: Registry, tmp_path_factory: pytest.TempPathFactory):
     """The tiny test recipe, built for riscv64 and pushed to the TLS + password registry."""

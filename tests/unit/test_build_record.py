@@ -44,3 +44,13 @@ def test_every_input_changes_the_key(recipe_dir: Path, change: str) -> None:
     else:
         args = {"BASE": "rvconform/debian:sid-riscv64-def"}
     assert _key(recipe_dir, args, labels) != before
+
+
+def test_a_native_builder_is_part_of_the_key(recipe_dir: Path) -> None:
+    recipe = load_recipe(recipe_dir)
+    args = {"BASE": "rvconform/debian:sid-riscv64-abc"}
+    here = build_key(recipe, args, {})
+    on_vm = build_key(recipe, args, {}, builder="qemu linux/riscv64 docker 28.5.2")
+    on_board = build_key(recipe, args, {}, builder="ssh://riscv@board1 linux/riscv64 docker 28.5.2")
+    assert len({here, on_vm, on_board}) == 3
+    assert build_key(recipe, args, {}, builder=None) == here, "builds here keep their keys"

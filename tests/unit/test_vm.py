@@ -79,6 +79,23 @@ def test_the_customize_hooks_make_a_quiet_system_root_can_log_in_to(tmp_path: Pa
     assert "PermitRootLogin prohibit-password" in sshd and "AllowTcpForwarding yes" in sshd
 
 
+def test_docker_is_installed_but_off_at_boot(tmp_path: Path) -> None:
+    """docker.io's scripts enable docker.service and docker.socket; the hooks take those links away (a builder
+    starts docker itself), and leave the other units alone."""
+    assert {"docker.io", "docker-cli"} <= set(vm_image.PACKAGES)
+    root = _fake_rootfs(tmp_path / "root fs")
+    links = {"multi-user.target.wants/docker.service": "docker.service", "sockets.target.wants/docker.socket":
+             "docker.socket", "multi-user.target.wants/containerd.service": "containerd.service"}
+    for link, unit in links.items():
+        (root / "etc/systemd/system" / link).parent.mkdir(parents=True, exist_ok=True)
+        (root / "etc/systemd/system" / link).symlink_to(f"/usr/lib/systemd/system/{unit}")
+    assert _run_hooks(customize_hooks(PUBLIC_KEY), root).returncode == 0
+    wants = root / "etc/systemd/system"
+    assert not (wants / "multi-user.target.wants/docker.service").is_symlink()
+    assert not (wants / "sockets.target.wants/docker.socket").is_symlink()
+    assert (wants / "multi-user.target.wants/containerd.service").is_symlink()
+
+
 def test_the_hooks_fail_when_the_system_has_no_networkd(tmp_path: Path) -> None:
     root = _fake_rootfs(tmp_path / "rootfs")
     (root / "usr/lib/systemd/system/systemd-networkd.service").unlink()
