@@ -198,9 +198,9 @@ def _registry_urls(settings: Settings, request: pytest.FixtureRequest) -> list[s
 
 
 @pytest.fixture(scope="session")
-def pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[PullResult]:
+def pulled(board: Board, image: BuiltImage, recipe: Recipe, rv_settings: Settings) -> Outcome[PullResult]:
     """The pull of the recipe's image on the board, as an outcome."""
-    return _attempt(board.pull, image.ref, recipe.platform)
+    return _attempt(board.pull, image.ref, recipe.platform, rv_settings.pull_timeout)
 
 
 @pytest.fixture(scope="session")
@@ -303,7 +303,7 @@ def redis_server(
     try:
         server = load_recipe(rv_settings.recipes_dir / name)
         server_image = image_supply.get(server)
-        board.pull(server_image.ref, server.platform)
+        board.pull(server_image.ref, server.platform, rv_settings.pull_timeout)
         running = deploy(board, server, server_image, rv_settings.ready_timeout)
     except RvconformError as error:
         pytest.fail(f"{recipe.name}: its redis server (recipe '{name}') is not available: {error}",

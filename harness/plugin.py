@@ -97,7 +97,7 @@ def _start(config: pytest.Config) -> None:
 
 def know_registries(settings: Settings) -> None:
     """Tell this process's registry access book what the options say: CA files and plain-HTTP registries."""
-    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url)
+    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url, settings.pull_timeout)
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -3,6 +3,7 @@ every exit status is honest, nothing is left behind and no run disturbs another.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -347,3 +348,61 @@ def test_a_run_killed_mid_download_leaves_nothing_after_the_next_runs_sweep(tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert not run_dir.exists(), "the dead run's directory, with its build context, is swept"
     assert sorted(p.name for p in sources.iterdir()) == [], "no lock file, no partial download"
+
+
+# --- items 1 and 7: every deadline holds when a part stops answering ---------------------------------------
+
+PULL_TIMEOUT = 10
+
+
+def _left_by(run_id: str, pid: int) -> dict[str, list[str]]:
+    """What the run ``run_id`` left: containers and networks with its label, its directory, its registry."""
+    def listed(kind: str) -> list[str]:
+        return subprocess.run(["docker", kind, "ls", "-q", *(["-a"] if kind == "container" else []), "--filter",
+                               f"label=rvconform.run={run_id}"], capture_output=True, text=True).stdout.split()
+
+    alive = Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    found = {"containers": listed("container"), "networks": listed("network"),
+             "run directory": [str(runs_root() / run_id)] if (runs_root() / run_id).exists() else [],
+             "registry": [str(pid)] if alive else []}
+    return {kind: names for kind, names in found.items() if names}
+
+
+@pytest.mark.parametrize("stop", ["STOP", "KILL"], ids=["registry-stopped", "registry-killed"])
+def test_a_registry_that_stops_answering_after_the_push_fails_its_tests_within_the_deadline_naming_it(
+    tmp_path: Path, recipes_dir, stop: str
+) -> None:
+    reports, pidfile = tmp_path / "reports", tmp_path / "registry.pid"
+    try:
+        result, _ = rvconform(
+            "--recipes", str(recipes_dir("tiny")), "--reports", str(reports), "--pull-timeout", str(PULL_TIMEOUT),
+            "-k", "(test_build or test_config_platform or test_pull) and not mirror", "-p", "signal_registry_plugin",
+            env={"PYTHONPATH": str(HERE), "RVCONFORM_TEST_SIGNAL_AFTER": "image",
+                 "RVCONFORM_TEST_SIGNAL": stop, "RVCONFORM_TEST_SIGNAL_PIDFILE": str(pidfile)}, timeout=1800)
+        ended = time.time()
+    finally:
+        if pidfile.exists():  # a stopped registry the run failed to end would hang the next test's reads
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGCONT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "TimeoutExpired" not in output, output[-3000:]
+    cases = junit_cases(reports / "junit.xml")
+    assert verdict(cases["test_build[tiny]"])[0] == "passed"
+    registry = _property(cases["test_build[tiny]"], "image").split("/")[0]
+    outcome, message = verdict(cases["test_config_platform[tiny]"])
+    assert outcome in ("failed", "error"), message
+    assert f"registry http://{registry} does not answer" in message, message
+    outcome, message = verdict(cases["test_pull[tiny-local]"])
+    assert outcome == "failed", message
+    assert f"local: pull of {registry}/" in message, message
+    if stop == "STOP":
+        assert f"did not finish within {PULL_TIMEOUT} s (--pull-timeout): the registry {registry} stopped" in message
+        assert f"had no answer within {PULL_TIMEOUT} s" in verdict(cases["test_config_platform[tiny]"])[1]
+    else:
+        assert "connection refused" in message and f"the registry at {registry} runs" in message, message
+    pid, run_id, signalled = pidfile.read_text().split()
+    # Two waits on the registry (the pull, the manifest read), each within the deadline, then the teardown.
+    after = ended - float(signalled)
+    assert after < 2 * PULL_TIMEOUT + 30, f"the run took {after:.0f} s after the registry stopped answering"
+    assert _left_by(run_id, int(pid)) == {}
