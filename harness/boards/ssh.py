@@ -132,8 +132,9 @@ class SshBoard(Board):
                 pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, timeout)
         except CommandTimeout as error:
             raise pull_timeout_error(self.name, seen, platform, timeout, error.output) from None
-        except BoardUnreachable:
-            raise
+        except BoardUnreachable as error:
+            raise BoardUnreachable(f"{self.name}: pull of {seen.pinned} for {platform}: {error.message}",
+                                   fix=error.fix) from None
         except BoardError as error:
             raise _pull_failure(self.name, seen, platform, error.message,
                                 self.registry_credentials.get(seen.registry)) from None

@@ -355,6 +355,12 @@ def test_a_run_killed_mid_download_leaves_nothing_after_the_next_runs_sweep(tmp_
 PULL_TIMEOUT = 10
 
 
+def _signal(pidfile: Path, part: str, name: str, after: str) -> dict[str, str]:
+    """The environment for signal_part_plugin: signal ``part`` with SIG``name`` once fixture ``after`` is made."""
+    return {"PYTHONPATH": str(HERE), "RVCONFORM_TEST_SIGNAL_AFTER": after, "RVCONFORM_TEST_SIGNAL_PART": part,
+            "RVCONFORM_TEST_SIGNAL": name, "RVCONFORM_TEST_SIGNAL_PIDFILE": str(pidfile)}
+
+
 def _left_by(run_id: str, pid: int) -> dict[str, list[str]]:
     """What the run ``run_id`` left: containers and networks with its label, its directory, its registry."""
     def listed(kind: str) -> list[str]:
@@ -376,9 +382,8 @@ def test_a_registry_that_stops_answering_after_the_push_fails_its_tests_within_t
     try:
         result, _ = rvconform(
             "--recipes", str(recipes_dir("tiny")), "--reports", str(reports), "--pull-timeout", str(PULL_TIMEOUT),
-            "-k", "(test_build or test_config_platform or test_pull) and not mirror", "-p", "signal_registry_plugin",
-            env={"PYTHONPATH": str(HERE), "RVCONFORM_TEST_SIGNAL_AFTER": "image",
-                 "RVCONFORM_TEST_SIGNAL": stop, "RVCONFORM_TEST_SIGNAL_PIDFILE": str(pidfile)}, timeout=1800)
+            "-k", "(test_build or test_config_platform or test_pull) and not mirror", "-p", "signal_part_plugin",
+            env=_signal(pidfile, "registry", stop, after="image"), timeout=1800)
         ended = time.time()
     finally:
         if pidfile.exists():  # a stopped registry the run failed to end would hang the next test's reads
@@ -406,3 +411,32 @@ def test_a_registry_that_stops_answering_after_the_push_fails_its_tests_within_t
     after = ended - float(signalled)
     assert after < 2 * PULL_TIMEOUT + 30, f"the run took {after:.0f} s after the registry stopped answering"
     assert _left_by(run_id, int(pid)) == {}
+
+
+@pytest.mark.slow
+def test_a_stopped_qemu_vm_fails_its_board_tests_within_the_deadline_naming_the_board_and_is_killed(
+    tmp_path: Path, recipes_dir
+) -> None:
+    from harness.boards.transport import ANSWER_TIMEOUT
+
+    reports, pidfile = tmp_path / "reports", tmp_path / "vm.pid"
+    try:
+        result, _ = rvconform("--recipes", str(recipes_dir("tiny")), "--reports", str(reports), "--board", "qemu",
+                              "--pull-timeout", str(PULL_TIMEOUT), "-k", "test_pull and not mirror",
+                              "-p", "signal_part_plugin", env=_signal(pidfile, "qemu VM", "STOP", after="board"),
+                              timeout=1800)
+        ended = time.time()
+    finally:
+        if pidfile.exists():  # a VM the run failed to end is not left stopped either
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "TimeoutExpired" not in output, output[-3000:]
+    outcome, message = verdict(junit_cases(reports / "junit.xml")["test_pull[tiny-qemu]"])
+    assert outcome == "failed", message
+    assert f"qemu: `ctr -n ...` did not finish within {PULL_TIMEOUT} s: the board stopped answering" in message
+    pid, run_id, signalled = pidfile.read_text().split()
+    after = ended - float(signalled)
+    assert after < PULL_TIMEOUT + ANSWER_TIMEOUT + 40, f"the run took {after:.0f} s after the VM stopped"
+    assert _left_by(run_id, int(pid)) == {}, "the VM is killed, not left stopped; the run's directory is gone"
