@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -440,3 +441,54 @@ def test_a_stopped_qemu_vm_fails_its_board_tests_within_the_deadline_naming_the_
     after = ended - float(signalled)
     assert after < PULL_TIMEOUT + ANSWER_TIMEOUT + 40, f"the run took {after:.0f} s after the VM stopped"
     assert _left_by(run_id, int(pid)) == {}, "the VM is killed, not left stopped; the run's directory is gone"
+
+
+def _slow_build(recipes_dir) -> Path:
+    """The slow-build recipe with a nonce of its own (BuildKit's cache cannot skip its step) and a 90 s step."""
+    recipes = recipes_dir("slow-build")
+    (recipes / "slow-build" / "nonce").write_text(uuid.uuid4().hex + "\n")
+    dockerfile = recipes / "slow-build" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("RUN sleep 12", "RUN sleep 90"))
+    return recipes
+
+
+def _build_clis(run_dir: Path) -> list[str]:
+    """The build CLI processes working on a context in ``run_dir``."""
+    return subprocess.run(["pgrep", "-af", f"{run_dir}/contexts"], capture_output=True, text=True).stdout.splitlines()
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_a_run_signalled_mid_build_stops_its_build_and_leaves_nothing(tmp_path: Path, recipes_dir,
+                                                                      sent: signal.Signals) -> None:
+    recipes, reports = _slow_build(recipes_dir), tmp_path / "reports"
+    log = reports / "logs" / "build-slow-build.log"
+    with interruptible_run("--recipes", str(recipes), "--reports", str(reports), "-k", "test_build",
+                           cwd=ROOT) as process:
+        def building() -> Path:
+            assert log.is_file() and "RUN sleep 90" in log.read_text(), "not in the slow step yet"
+            nonce = (recipes / "slow-build" / "nonce").read_text()
+            return next(path for path in runs_root().glob("*/contexts/*/nonce") if path.read_text() == nonce)
+
+        context = wait_until(building, what="the slow build step", deadline=Deadline(900),
+                             retry_on=(AssertionError, StopIteration, OSError), interval=0.5,
+                             alive=lambda: None if process.poll() is None else "the run ended")
+        run_dir = context.parents[2]
+        assert _build_clis(run_dir), "the build CLI runs"
+        if sent == signal.SIGINT:
+            os.killpg(process.pid, sent)  # a terminal's Ctrl-C reaches the whole process group
+        else:
+            os.kill(process.pid, sent)  # `kill PID`, a CI runner's cancel, the out-of-memory killer
+        signalled = time.monotonic()
+        output, _ = process.communicate(timeout=120)
+        seconds = time.monotonic() - signalled
+    if sent != signal.SIGKILL:
+        assert process.returncode == 130, output[-3000:]
+        assert seconds < 30, f"the run took {seconds:.0f} s to end after the signal"
+    else:
+        assert run_dir.exists(), "a killed run cannot clean up: the next run sweeps"
+        tiny = recipes_dir("tiny")
+        result, _ = rvconform("--recipes", str(tiny), "--recipe", "tiny", "--reports", str(tmp_path / "next"),
+                              "-k", "test_build", timeout=1800)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert not run_dir.exists(), "the run's directory, with its build context, is gone"
+    assert _build_clis(run_dir) == [], "the build CLI is stopped (and the engine's build with it)"
