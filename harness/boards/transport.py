@@ -216,7 +216,8 @@ def _connect_cause(error: BaseException) -> str:
         return "connection refused (nothing listens on that port)"
     if isinstance(error, TimeoutError | socket.timeout):
         return f"no answer within {CONNECT_TIMEOUT} s"
-    if "protocol banner" in str(error):
+    # paramiko reports a silent port as a banner error, or (racing its own thread) as a lost session at auth.
+    if "protocol banner" in str(error) or "No existing session" in str(error):
         return (f"the port accepts connections, but no SSH banner within {CONNECT_TIMEOUT} s (not an SSH server, "
                 "or a frozen one)")
     return f"{type(error).__name__}: {error}"

@@ -467,12 +467,12 @@ def test_a_run_signalled_mid_build_stops_its_build_and_leaves_nothing(tmp_path: 
         def building() -> Path:
             assert log.is_file() and "RUN sleep 90" in log.read_text(), "not in the slow step yet"
             nonce = (recipes / "slow-build" / "nonce").read_text()
-            return next(path for path in runs_root().glob("*/contexts/*/nonce") if path.read_text() == nonce)
+            return next(path for path in runs_root().glob("*/contexts/*/context/nonce") if path.read_text() == nonce)
 
         context = wait_until(building, what="the slow build step", deadline=Deadline(900),
                              retry_on=(AssertionError, StopIteration, OSError), interval=0.5,
                              alive=lambda: None if process.poll() is None else "the run ended")
-        run_dir = context.parents[2]
+        run_dir = context.parents[3]
         assert _build_clis(run_dir), "the build CLI runs"
         if sent == signal.SIGINT:
             os.killpg(process.pid, sent)  # a terminal's Ctrl-C reaches the whole process group
