@@ -11,9 +11,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
+import pluggy
 import pytest
 
 from harness.plugin_state import RUN
@@ -21,11 +22,12 @@ from harness.run.processes import recorded
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
+def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureRequest
+                         ) -> Generator[None, pluggy.Result[object], None]:
+    made = yield
     pidfile = Path(os.environ["RVCONFORM_TEST_SIGNAL_PIDFILE"])
-    if fixturedef.argname != os.environ.get("RVCONFORM_TEST_SIGNAL_AFTER") or pidfile.exists():
-        return
+    if fixturedef.argname != os.environ.get("RVCONFORM_TEST_SIGNAL_AFTER") or pidfile.exists() or made.excinfo:
+        return  # not that fixture, signalled already, or the fixture failed (e.g. the VM did not boot)
     run = request.config.stash[RUN]
     part = os.environ["RVCONFORM_TEST_SIGNAL_PART"]
     pids = [entry.pid for entry in recorded(run.dir) if entry.what.startswith(part)]
