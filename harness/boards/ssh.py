@@ -120,9 +120,9 @@ class SshBoard(Board):
 
     def pull(self, ref: ImageRef, platform: str, timeout: float = PULL_TIMEOUT) -> PullResult:
         seen = self.sees(ref)
-        self.runtime.remove_image(seen.pinned)
         started = time.monotonic()
         try:
+            self.runtime.remove_image(seen.pinned)
             if self._secured(seen.registry) and isinstance(self.runtime, Containerd):
                 hosts_dir = self.trust.hosts_dir_for(seen.registry, self._authorization(seen))
                 pulled = self.runtime.pull_with_hosts(seen.pinned, hosts_dir, platform, timeout)

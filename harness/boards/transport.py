@@ -133,7 +133,9 @@ class SshTransport:
             channel.close()
             raise self._timeout(what, timeout, output) from None
         except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
-            self._gone = f"the connection is gone ({type(error).__name__}: {error})"
+            self._gone = (f"the board stopped answering (no SSH channel opened within {CONNECT_TIMEOUT} s)"
+                          if "Timeout opening channel" in str(error) else
+                          f"the connection is gone ({type(error).__name__}: {error})")
             raise BoardUnreachable(f"{self.board}: `{what} ...` failed: {self._gone}",
                                    fix="the board went down or rebooted; see its console") from None
         return CommandResult(status, output.stdout.decode(errors="replace"), output.stderr.decode(errors="replace"))
