@@ -80,6 +80,8 @@ class Builder:
     tag_by_content: bool = False
     #: Where build contexts are made: the run's directory, so a killed run's are swept with it (default: /tmp).
     work_dir: Path | None = None
+    #: Told each build CLI process (pid, what), e.g. ``Run.record_process``, so a run's end stops it.
+    record_process: Callable[[int, str], None] | None = None
 
     def client(self) -> RegistryClient:
         """A client of the registry this builder pushes to."""
@@ -147,13 +149,25 @@ class Builder:
         with log_path.open("a") as log:
             log.write("$ " + " ".join(command) + "\n")
             log.flush()
+            process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                                       stdin=subprocess.DEVNULL)
+            if self.record_process:  # a run killed mid-build leaves the CLI running: its sweep stops it
+                self.record_process(process.pid, f"build of {recipe.name}")
             try:
-                result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, timeout=self.timeout)
+                returncode = process.wait(timeout=self.timeout)
             except subprocess.TimeoutExpired:
+                _end(process)
                 raise _build_error(recipe, f"did not finish within {self.timeout:.0f} s", log_path) from None
-        if result.returncode != 0:
-            raise _build_error(recipe, f"failed (exit {result.returncode})", log_path)
+            except BaseException:  # Ctrl-C, SIGTERM: the CLI's end cancels the engine's build
+                _end(process)
+                raise
+        if returncode != 0:
+            raise _build_error(recipe, f"failed (exit {returncode})", log_path)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    process.kill()
+    process.wait()
 
 
 def content_tag(tag: str, key: str) -> str:

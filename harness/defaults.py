@@ -16,6 +16,8 @@ BASELINE_BRANCH = "main"
 BUILD_TIMEOUT = 3600.0
 #: Seconds a started container may take to answer.
 READY_TIMEOUT = 120.0
+#: Seconds a board's pull of one image may take; also the longest a registry may stay silent on one request.
+PULL_TIMEOUT = 600.0
 
 #: Where the docker engine looks for each registry's CA files (HOST:PORT/*.crt).
 DOCKER_CERTS_D = "/etc/docker/certs.d"

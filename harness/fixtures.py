@@ -139,6 +139,7 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         access=registry.access() if registry else None,
         tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
+        record_process=rv_run.record_process,
     )
     yield ImageSupply(rv_run, builder, rv_settings.images)
 
@@ -221,20 +222,20 @@ def _registry_urls(settings: Settings, request: pytest.FixtureRequest) -> list[s
 
 
 @pytest.fixture(scope="session")
-def tag_pulled(board: Board, image: BuiltImage, recipe: Recipe) -> Outcome[TagPull] | None:
+def tag_pulled(board: Board, image: BuiltImage, recipe: Recipe, rv_settings: Settings) -> Outcome[TagPull] | None:
     """For a multi-platform recipe's view: the board's pull of the tag (not a digest) for the view's platform,
     and which entry it received, as an outcome; None for a single-platform recipe (pulled by digest only)."""
     if not recipe.multi_platform:
         return None
-    return _attempt(pull_by_tag, board, image, recipe.platform, client_for(image.ref))
+    return _attempt(pull_by_tag, board, image, recipe.platform, client_for(image.ref), rv_settings.pull_timeout)
 
 
 @pytest.fixture(scope="session")
-def pulled(board: Board, image: BuiltImage, recipe: Recipe, tag_pulled: Outcome[TagPull] | None
-           ) -> Outcome[PullResult]:
+def pulled(board: Board, image: BuiltImage, recipe: Recipe, tag_pulled: Outcome[TagPull] | None,
+           rv_settings: Settings) -> Outcome[PullResult]:
     """The pull of the recipe's image on the board, pinned by digest (a multi-platform view's: its entry's,
     after the pull by tag), as an outcome."""
-    return _attempt(board.pull, image.ref, recipe.platform)
+    return _attempt(board.pull, image.ref, recipe.platform, rv_settings.pull_timeout)
 
 
 @pytest.fixture(scope="session")
@@ -348,7 +349,7 @@ def redis_server(
     try:
         server = load_recipe(rv_settings.recipes_dir / name)
         server_image = image_supply.get(server)
-        board.pull(server_image.ref, server.platform)
+        board.pull(server_image.ref, server.platform, rv_settings.pull_timeout)
         running = deploy(board, server, server_image, rv_settings.ready_timeout)
     except RvconformError as error:
         pytest.fail(f"{recipe.name}: its redis server (recipe '{name}') is not available: {error}",

@@ -91,7 +91,12 @@ def _start(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     if worker is None:
         signal.signal(signal.SIGTERM, _interrupt)
+        # A process started in the background of a script inherits SIGINT ignored, and Python then leaves it
+        # so: a Ctrl-C or `kill -INT` would be lost and the run would go on. The run always cleans up and stops.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         config.pluginmanager.register(_SummaryPlugin(), "rvconform-summary")
+        if not config.option.fulltrace:
+            config.pluginmanager.register(_ShortInterrupt(), "rvconform-short-interrupt")
         config.pluginmanager.register(Display(config.stash[RUN].dir), "rvconform-progress")
     if settings.reports_dir and worker is None:
         _enable_reports(config, settings.reports_dir)
@@ -101,12 +106,23 @@ def _start(config: pytest.Config) -> None:
 
 def know_registries(settings: Settings) -> None:
     """Tell this process's registry access book what the options say: CA files and plain-HTTP registries."""
-    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url)
+    ACCESS.configure(settings.registry_ca, settings.registry_http, settings.registry_url, settings.pull_timeout)
 
 
 def _interrupt(signum: int, frame: Any) -> None:
     """Turn SIGTERM into Ctrl-C, so fixtures and the run's teardown clean up."""
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+class _ShortInterrupt:
+    """Ctrl-C or SIGTERM: pytest renders the interrupt's traceback (and prints only its last line without
+    --fulltrace). Rendering all of its ~60 frames parses each frame's source file; under load that alone took
+    longer than the whole cleanup, so only the innermost frame is kept."""
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if len(excinfo.traceback) > 1:
+            excinfo.traceback = excinfo.traceback[-1:]
 
 
 def _enable_reports(config: pytest.Config, reports_dir: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,5 +65,12 @@ def untag(ref: ImageRef, docker: docker.DockerClient | None = None) -> None:
 
     BuildKit's own cache keeps the layers for the next build.
     """
-    with suppress(engine_errors().ImageNotFound):
+    errors = engine_errors()
+    try:
         (docker or engine()).images.remove(str(ref), noprune=False)
+    except errors.ImageNotFound:
+        pass
+    except errors.APIError as error:
+        # Another run on this engine removed the same image (same content, same ID) a moment before.
+        if "unrecognized image ID" not in str(error.explanation or error):
+            raise

@@ -35,6 +35,10 @@ class Credentials:
         return {"username": self.username, "password": self.password}
 
 
+#: Seconds a registry may take to answer one request of the harness (headers, or the next bytes of a body).
+ANSWER_TIMEOUT = 60.0
+
+
 @dataclass(frozen=True)
 class RegistryAccess:
     """Everything needed to talk to one registry (``host`` is HOST:PORT as in image references)."""
@@ -58,11 +62,15 @@ class AccessBook:
     ca_files: dict[str | None, Path] = field(default_factory=dict)
     schemes: dict[str, str] = field(default_factory=dict)
     known: dict[str, RegistryAccess] = field(default_factory=dict)
+    #: Seconds a registry may stay silent on one request before it counts as not answering.
+    answer_timeout: float = ANSWER_TIMEOUT
 
-    def configure(self, ca_files: dict[str | None, Path], plain_http: tuple[str, ...], registry_url: str | None
-                  ) -> None:
+    def configure(self, ca_files: dict[str | None, Path], plain_http: tuple[str, ...], registry_url: str | None,
+                  answer_timeout: float = ANSWER_TIMEOUT) -> None:
         """What the options say: a CA for one registry means it speaks TLS; --registry-http and an
-        ``http://`` --registry mean plain HTTP; an ``https://`` --registry means TLS."""
+        ``http://`` --registry mean plain HTTP; an ``https://`` --registry means TLS; how long a registry may
+        stay silent (never longer than ANSWER_TIMEOUT: a pull's deadline may be longer, one answer's is not)."""
+        self.answer_timeout = min(answer_timeout, ANSWER_TIMEOUT)
         self.ca_files.update(ca_files)
         self.schemes.update({host: "https" for host in ca_files if host})
         self.schemes.update({host: "http" for host in plain_http})

@@ -21,7 +21,8 @@ from harness.errors import RegistryError, RegistryUnreachable
 from harness.registry_access import ACCESS, RegistryAccess
 from harness.registry_auth import RegistryAuth
 
-TIMEOUT = (5, 60)
+#: Seconds to connect; how long a registry may stay silent afterwards is ACCESS.answer_timeout (--pull-timeout).
+CONNECT_TIMEOUT = 5.0
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -60,10 +61,15 @@ class RegistryClient:
         self._auth: RegistryAuth | None = None
 
     @property
+    def timeout(self) -> tuple[float, float]:
+        """(connect, answer) seconds for each request: ACCESS.answer_timeout as the options set it."""
+        return CONNECT_TIMEOUT, ACCESS.answer_timeout
+
+    @property
     def auth(self) -> RegistryAuth:
         """The 401 answerer; credentials are looked up on first need, not when the client is made."""
         if self._auth is None:
-            self._auth = RegistryAuth(self.url, self.http, self.access.credentials, TIMEOUT)
+            self._auth = RegistryAuth(self.url, self.http, self.access.credentials, self.timeout)
         return self._auth
 
     def _get(self, path: str, **kwargs: Any) -> requests.Response:
@@ -82,9 +88,14 @@ class RegistryClient:
     def _send(self, method: str, path: str, auth: dict[str, str], **kwargs: Any) -> requests.Response:
         headers = {**kwargs.pop("headers", {}), **auth}
         try:
-            response = self.http.request(method, f"{self.url}{path}", timeout=TIMEOUT, headers=headers, **kwargs)
+            response = self.http.request(method, f"{self.url}{path}", timeout=self.timeout, headers=headers, **kwargs)
         except requests.exceptions.SSLError as error:
             raise tls_error(self.url, self.access, error) from None
+        except requests.exceptions.ReadTimeout:
+            raise RegistryUnreachable(
+                f"registry {self.url} does not answer: {method} {path} had no answer within {self.timeout[1]:g} s "
+                "(--pull-timeout); it accepts connections but stays silent (stopped or overloaded?)",
+                fix=f"check that the registry at {self.url} runs and answers") from None
         except requests.RequestException as error:
             raise RegistryUnreachable(
                 f"registry {self.url} does not answer: {error}",
@@ -170,7 +181,13 @@ class RegistryClient:
         algorithm, _, expected = digest.partition(":")
         response = self._get(f"/v2/{repository}/blobs/{digest}", stream=True)
         self._raise_for(response, f"blob {digest} of {repository}")
-        found = save_verified(response.iter_content(1 << 20), path, algorithm, expected)
+        try:
+            found = save_verified(response.iter_content(1 << 20), path, algorithm, expected)
+        except requests.RequestException as error:  # a body that stops arriving: the read timeout, wrapped
+            raise RegistryUnreachable(
+                f"registry {self.url} stopped sending blob {digest} of {repository} (no bytes for "
+                f"{self.timeout[1]:g} s, --pull-timeout): {type(error).__name__}",
+                fix=f"check that the registry at {self.url} runs and answers") from None
         if found != expected:
             raise RegistryError(f"{self.url}: blob {digest} arrived with digest {algorithm}:{found}")
 

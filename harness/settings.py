@@ -17,6 +17,7 @@ from harness.defaults import (
     BUILD_TIMEOUT,
     DEBIAN_MIRROR,
     HISTORY_FILE,
+    PULL_TIMEOUT,
     READY_TIMEOUT,
     RECIPES_DIR,
     REPORTS_DIR,
@@ -47,6 +48,7 @@ class Settings:
     mirror: str = DEBIAN_MIRROR
     build_timeout: float = BUILD_TIMEOUT
     ready_timeout: float = READY_TIMEOUT
+    pull_timeout: float = PULL_TIMEOUT
     size_history: Path | None = None
     baseline_branch: str = BASELINE_BRANCH
     baseline_file: Path | None = None
@@ -120,6 +122,9 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "structure-test.yaml is always read)"),
     "--ready-timeout": dict(metavar="SECONDS", type=float, default=READY_TIMEOUT,
         help=f"how long a started container may take to answer (default: {READY_TIMEOUT:.0f})"),
+    "--pull-timeout": dict(metavar="SECONDS", type=float, default=PULL_TIMEOUT,
+        help="how long a board's pull of one image may take, and how long the registry may stay silent on one "
+        f"of the harness's own requests; past it the test fails naming the registry (default: {PULL_TIMEOUT:.0f})"),
 }
 
 
@@ -157,6 +162,7 @@ def read_settings(config: pytest.Config) -> Settings:
             mirror=str(_url(config.getoption("mirror"), "--mirror", DEBIAN_MIRROR, bare=False)),
             build_timeout=_seconds(config.getoption("build_timeout"), "--build-timeout"),
             ready_timeout=_seconds(config.getoption("ready_timeout"), "--ready-timeout"),
+            pull_timeout=_seconds(config.getoption("pull_timeout"), "--pull-timeout"),
             size_history=_writable(config.getoption("size_history"), "--size-history"),
             baseline_branch=_branch(config.getoption("baseline_branch")),
             baseline_file=_existing(config.getoption("baseline"), "--baseline"),

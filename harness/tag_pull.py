@@ -8,6 +8,7 @@ from dataclasses import dataclass, replace
 
 from harness.boards import Board
 from harness.build import BuiltImage
+from harness.defaults import PULL_TIMEOUT
 from harness.registry_client import RegistryClient
 
 
@@ -41,10 +42,11 @@ class TagPull:
         return []
 
 
-def pull_by_tag(board: Board, image: BuiltImage, platform: str, client: RegistryClient) -> TagPull:
+def pull_by_tag(board: Board, image: BuiltImage, platform: str, client: RegistryClient,
+                timeout: float = PULL_TIMEOUT) -> TagPull:
     """Have ``board`` pull ``image``'s tag (not its digest) for ``platform`` and find the entry it received."""
     tag_ref = replace(image.ref, digest=None)
-    result = board.pull(tag_ref, platform)
+    result = board.pull(tag_ref, platform, timeout)
     got = entry_with_config(client, image, result.config_digest) if result.config_digest else None
     return TagPull(board.name, str(tag_ref), platform, image.entry_digest(platform), got, result.platform,
                    result.seconds)

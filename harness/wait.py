@@ -114,6 +114,8 @@ def stop_process(pid: int, *, alive: Callable[[], bool], group: bool = False, gr
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             (os.killpg if group else os.kill)(pid, sig)
+            # A stopped process (SIGSTOP, a frozen VM) keeps SIGTERM pending until it runs again.
+            (os.killpg if group else os.kill)(pid, signal.SIGCONT)
         if poll_until(lambda: not alive(), Deadline(seconds)):
             return
 

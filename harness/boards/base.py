@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from harness.boards.url import BoardSpec
+from harness.defaults import PULL_TIMEOUT
 from harness.errors import BoardError
 from harness.image_ref import ImageRef
 from harness.registry_access import Credentials, RegistryAccess
@@ -163,9 +164,11 @@ class Board(ABC):
         alias = self.registry_aliases.get(ref.registry)
         return ref.at(alias) if alias else ref
 
-    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
+    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str,
+                             timeout: float = PULL_TIMEOUT) -> PullResult:
         """Pull ``name`` through containerd mirror configuration (``hosts_files``: certs.d-relative path ->
-        hosts.toml content). Boards whose runtime is not containerd cannot; they raise MirrorsUnsupported."""
+        hosts.toml content) within ``timeout`` seconds. Boards whose runtime is not containerd cannot; they
+        raise MirrorsUnsupported."""
         raise MirrorsUnsupported(f"{self.name}: mirror configuration is tested through containerd; "
                                  "this board's runtime is not containerd")
 
@@ -174,8 +177,9 @@ class Board(ABC):
         """The release of the kernel the board's containers run on (``uname -r`` there)."""
 
     @abstractmethod
-    def pull(self, ref: ImageRef, platform: str) -> PullResult:
-        """Remove any local copy of ``ref`` and pull it for ``platform`` from its registry."""
+    def pull(self, ref: ImageRef, platform: str, timeout: float = PULL_TIMEOUT) -> PullResult:
+        """Remove any local copy of ``ref`` and pull it for ``platform`` from its registry; BoardError
+        naming the board, the image, the registry and the deadline when it takes longer than ``timeout``."""
 
     @abstractmethod
     def run(self, ref: ImageRef, spec: RunSpec) -> Container:
@@ -228,3 +232,12 @@ class Board(ABC):
     def close(self) -> None:
         """Remove everything the board created: containers, networks, pulled images; also for a board
         that was never opened, or whose ``open()`` failed."""
+
+
+def pull_timeout_error(board: str, seen: ImageRef, platform: str, timeout: float, last_output: str) -> BoardError:
+    """The error for a pull that outlived its deadline: the registry it waited on is named."""
+    return BoardError(f"{board}: pull of {seen.pinned} for {platform} did not finish within {timeout:g} s "
+                      f"(--pull-timeout): the registry {seen.registry} stopped answering, or is too slow; "
+                      f"last progress: {last_output.strip()[-300:] or '(none)'}",
+                      fix=f"check that the registry at {seen.registry} runs and answers (is it stopped or "
+                      "overloaded?); a slow link needs a longer --pull-timeout")

@@ -18,11 +18,13 @@ import requests
 from docker import DockerClient
 from docker.models.containers import Container as EngineContainer
 
-from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec, pull_timeout_error
 from harness.boards.engine_exec import engine_exec
+from harness.boards.engine_pull import PullTimeout, engine_pull
 from harness.boards.registry_trust import EngineTrust
 from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image, start_failure_status
 from harness.boards.url import BoardSpec
+from harness.defaults import PULL_TIMEOUT
 from harness.engine import engine
 from harness.errors import BoardError, BoardUnreachable, EngineError
 from harness.image_ref import ImageRef
@@ -72,30 +74,39 @@ class LocalBoard(Board):
     def trust_registry(self, host: str, ca_file: Path) -> None:
         self._trust.trust(host, ca_file)
 
-    def pull(self, ref: ImageRef, platform: str) -> PullResult:
+    def pull(self, ref: ImageRef, platform: str, timeout: float = PULL_TIMEOUT) -> PullResult:
         seen = self.sees(ref)
         pinned = seen.pinned
         credentials = self.registry_credentials.get(seen.registry)
-        with contextlib.suppress(docker.errors.ImageNotFound):
-            self.engine.images.remove(pinned, force=True)
+        # Not forced: a forced removal of a tag deletes the image it names, also when it is another platform's
+        # entry pinned by digest for other tests, or another run's container's; unforced, a tag is only untagged
+        # and an image in use stays (its layers are already here either way).
+        with contextlib.suppress(docker.errors.ImageNotFound, docker.errors.APIError):
+            self.engine.images.remove(pinned)
         started = time.monotonic()
         try:  # credentials go with the request (X-Registry-Auth); nothing is written to a docker config
-            image = self.engine.images.pull(pinned, platform=platform,
-                                            auth_config=credentials.auth_config() if credentials else None)
-        except docker.errors.APIError as error:
-            raise BoardError(f"local: pull of {pinned} for {platform} failed: {error.explanation or error}",
-                             fix="check that the image is in the registry for this platform") from None
+            engine_pull(self.engine.api, pinned, platform, credentials.auth_config() if credentials else None,
+                        Deadline(timeout))
+            image = self.engine.images.get(pinned)
+        except PullTimeout as error:
+            raise pull_timeout_error("local", seen, platform, timeout, error.last_status) from None
+        except (BoardError, docker.errors.APIError) as error:
+            said = error.message if isinstance(error, BoardError) else error.explanation or error
+            raise BoardError(f"local: pull of {pinned} for {platform} failed: {said}",
+                             fix=f"check that the registry at {seen.registry} runs and answers, and has the image "
+                             "for this platform") from None
         seconds = time.monotonic() - started
         self._pulled.add(pinned)
         pulled = docker_image(image.attrs)
         return PullResult(ref=pinned, digest=pulled.digest, platform=pulled.platform, seconds=seconds,
                           config_digest=image.id)
 
-    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
+    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str,
+                             timeout: float = PULL_TIMEOUT) -> PullResult:
         """Through the engine's own containerd (its ctr), as a k3s node on this machine would pull."""
         socket = next((s for s in CONTAINERD_SOCKETS if Path(s).is_socket()), None)
         if socket is None or not shutil.which("ctr"):
-            return super().pull_through_mirrors(name, hosts_files, platform)
+            return super().pull_through_mirrors(name, hosts_files, platform, timeout)
         ctr = ["ctr", "--address", socket, "-n", "rvconform"]
         with tempfile.TemporaryDirectory(prefix="rvconform-hosts-") as hosts_dir:
             for path, content in hosts_files.items():  # 0600: a file may hold registry credentials
@@ -103,8 +114,17 @@ class LocalBoard(Board):
                 write_private(Path(hosts_dir) / path, content.encode())
             subprocess.run([*ctr, "images", "rm", name], capture_output=True)
             started = time.monotonic()
-            result = subprocess.run([*ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
-                                    capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+            try:
+                result = subprocess.run([*ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform,
+                                         name], capture_output=True, text=True, timeout=timeout,
+                                        stdin=subprocess.DEVNULL)
+            except subprocess.TimeoutExpired as expired:
+                subprocess.run([*ctr, "images", "rm", name], capture_output=True)
+                raise BoardError(f"local: `ctr images pull {name}` through the mirror configuration did not finish "
+                                 f"within {timeout:g} s (endpoints: {', '.join(endpoints(hosts_files))}); its last "
+                                 f"output: {_tail(expired.stdout)}",
+                                 fix="check that the mirror endpoints answer; a slow registry needs a longer "
+                                 "--pull-timeout") from None
         seconds = time.monotonic() - started
         listing = subprocess.run([*ctr, "images", "ls"], capture_output=True, text=True).stdout
         subprocess.run([*ctr, "images", "rm", name], capture_output=True)
@@ -261,3 +281,8 @@ class LocalBoard(Board):
             self.engine.networks.create(name, driver="bridge", labels=self.labels)
             self._network = name
         return self._network
+
+
+def _tail(output: str | bytes | None) -> str:
+    text = output.decode(errors="replace") if isinstance(output, bytes) else output or ""
+    return text.strip()[-300:] or "(none)"

@@ -27,6 +27,7 @@ from harness.boards.runtime_output import (
 )
 from harness.boards.transport import SshTransport
 from harness.boards.url import RUNTIMES
+from harness.defaults import PULL_TIMEOUT
 from harness.errors import BoardError, BoardUnreachable
 from harness.labels import BOARD, ORIGIN, RUN
 from harness.wait import Deadline, poll_until
@@ -45,7 +46,8 @@ class Runtime(ABC):
         self.labels = labels
 
     @abstractmethod
-    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled: ...
+    def pull(self, ref: str, platform: str, plain_http: bool, timeout: float = PULL_TIMEOUT) -> Pulled:
+        """Pull ``ref`` for ``platform``; CommandTimeout (what it printed so far) after ``timeout`` seconds."""
 
     @abstractmethod
     def remove_image(self, ref: str, force: bool = True) -> None:
@@ -132,14 +134,14 @@ class DockerCli(Runtime):
     def _labels(self) -> list[str]:
         return [arg for key, value in self.labels.items() for arg in ("--label", f"{key}={value}")]
 
-    def pull(self, ref: str, platform: str, plain_http: bool, client_args: Sequence[str] = (),
-             pull_args: Sequence[str] = ()) -> Pulled:
+    def pull(self, ref: str, platform: str, plain_http: bool, timeout: float = PULL_TIMEOUT,
+             client_args: Sequence[str] = (), pull_args: Sequence[str] = ()) -> Pulled:
         """Pull ``ref``; ``client_args`` go before ``pull`` (docker's --config DIR), ``pull_args`` after it
         (podman's --cert-dir, --authfile): paths of files on the board, never a secret."""
         # docker trusts a plain-HTTP registry on loopback by itself; podman must be told.
         insecure = ["--tls-verify=false"] if plain_http and self.program == "podman" else []
         self.transport.check([self.program, *client_args, "pull", *insecure, *pull_args, "--platform", platform,
-                              ref], timeout=600)
+                              ref], timeout=timeout)
         self._platforms[ref] = platform
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
         return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
@@ -253,17 +255,17 @@ class Containerd(Runtime):
         self.ctr = [*prefix, "-n", NAMESPACE]
         self._exits: dict[str, str] = {}
 
-    def pull(self, ref: str, platform: str, plain_http: bool) -> Pulled:
+    def pull(self, ref: str, platform: str, plain_http: bool, timeout: float = PULL_TIMEOUT) -> Pulled:
         http = ["--plain-http"] if plain_http else []
-        self.transport.check([*self.ctr, "images", "pull", "--platform", platform, *http, ref], timeout=600)
+        self.transport.check([*self.ctr, "images", "pull", "--platform", platform, *http, ref], timeout=timeout)
         return self._describe(ref)
 
-    def pull_with_hosts(self, name: str, hosts_dir: str, platform: str) -> Pulled:
+    def pull_with_hosts(self, name: str, hosts_dir: str, platform: str, timeout: float = PULL_TIMEOUT) -> Pulled:
         """Pull ``name`` (e.g. docker.io/riscv64/redis:7.0.15) as containerd resolves it through the
         hosts.toml files under ``hosts_dir`` (mirrors, endpoints, TLS), the way a node configured so would."""
         self.transport.run([*self.ctr, "images", "rm", name])
         self.transport.check([*self.ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
-                             timeout=600)
+                             timeout=timeout)
         return self._describe(name)
 
     def _describe(self, ref: str) -> Pulled:

@@ -20,15 +20,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec
+from harness.boards.base import Board, CommandResult, Container, PullResult, RunSpec, pull_timeout_error
 from harness.boards.board_names import Mark
 from harness.boards.board_sweep import STATE_DIR, BoardPaths, BoardSweep, Swept
 from harness.boards.registry_trust import CliTrust, ContainerdTrust
 from harness.boards.runtime_output import Pulled
 from harness.boards.runtimes import Containerd, DockerCli, Runtime, detect_runtime, make_runtime
-from harness.boards.transport import SshTransport
+from harness.boards.transport import CommandTimeout, SshTransport
 from harness.boards.url import BoardSpec, SshTarget
-from harness.errors import BoardError
+from harness.defaults import PULL_TIMEOUT
+from harness.errors import BoardError, BoardUnreachable
 from harness.image_ref import ImageRef
 from harness.labels import BOARD, ORIGIN
 from harness.registry_access import Credentials
@@ -139,20 +140,25 @@ class SshBoard(Board):
     def kernel_release(self) -> str:
         return self.transport.check(["uname", "-r"]).strip()
 
-    def pull(self, ref: ImageRef, platform: str) -> PullResult:
+    def pull(self, ref: ImageRef, platform: str, timeout: float = PULL_TIMEOUT) -> PullResult:
         seen = self.sees(ref)
-        # Never forced: podman's `rmi -f` also removes the containers of any other run that uses the image.
-        self.runtime.remove_image(seen.pinned, force=False)
-        self._note_pull(seen.pinned)
-        started = time.monotonic()
         try:
+            # Never forced: podman's `rmi -f` also removes the containers of any other run that uses the image.
+            self.runtime.remove_image(seen.pinned, force=False)
+            self._note_pull(seen.pinned)
+            started = time.monotonic()
             if self._secured(seen.registry) and isinstance(self.runtime, Containerd):
                 hosts_dir = self.trust.hosts_dir_for(seen.registry, self._authorization(seen))
-                pulled = self.runtime.pull_with_hosts(seen.pinned, hosts_dir, platform)
+                pulled = self.runtime.pull_with_hosts(seen.pinned, hosts_dir, platform, timeout)
             elif self._secured(seen.registry):
-                pulled = self._pull_with_client_files(seen, platform)
+                pulled = self._pull_with_client_files(seen, platform, timeout)
             else:
-                pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http)
+                pulled = self.runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, timeout)
+        except CommandTimeout as error:
+            raise pull_timeout_error(self.name, seen, platform, timeout, error.output) from None
+        except BoardUnreachable as error:
+            raise BoardUnreachable(f"{self.name}: pull of {seen.pinned} for {platform}: {error.message}",
+                                   fix=error.fix) from None
         except BoardError as error:
             raise _pull_failure(self.name, seen, platform, error.message,
                                 self.registry_credentials.get(seen.registry)) from None
@@ -174,7 +180,7 @@ class SshBoard(Board):
         client files)."""
         return host in self.registry_cas or host in self.registry_credentials
 
-    def _pull_with_client_files(self, seen: ImageRef, platform: str) -> Pulled:
+    def _pull_with_client_files(self, seen: ImageRef, platform: str, timeout: float) -> Pulled:
         """docker/podman: the credentials in a 0600 client config on the board for this pull only."""
         runtime = self.runtime
         if not isinstance(runtime, DockerCli):
@@ -184,8 +190,8 @@ class SshBoard(Board):
                  if credentials else None)
         before, after = self.cli_trust.pull_args(seen.registry, auths)
         try:
-            pulled = runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, client_args=before,
-                                  pull_args=after)
+            pulled = runtime.pull(seen.pinned, platform, seen.registry in self.plain_http, timeout,
+                                  client_args=before, pull_args=after)
         except BoardError:
             if auths:  # the pull's error is the one to tell; close removes the directory in any case
                 with contextlib.suppress(BoardError):
@@ -203,16 +209,17 @@ class SshBoard(Board):
             return None
         return RegistryClient(access.url, access).pull_authorization(seen.repository)
 
-    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str) -> PullResult:
+    def pull_through_mirrors(self, name: str, hosts_files: dict[str, str], platform: str,
+                             timeout: float = PULL_TIMEOUT) -> PullResult:
         if not isinstance(self.runtime, Containerd):
-            return super().pull_through_mirrors(name, hosts_files, platform)
+            return super().pull_through_mirrors(name, hosts_files, platform, timeout)
         hosts_dir = f"{STATE_DIR}/{self.mark.name(uuid.uuid4().hex[:8])}"
         self._note_pull(name)
         try:
             for path, content in hosts_files.items():  # 0600: a file may carry an Authorization header
                 self.trust.write_private(f"{hosts_dir}/{path}", content)
             started = time.monotonic()
-            pulled = self.runtime.pull_with_hosts(name, hosts_dir, platform)
+            pulled = self.runtime.pull_with_hosts(name, hosts_dir, platform, timeout)
         except BoardError as error:
             tried = ", ".join(endpoints(hosts_files)) or "none"
             raise BoardError(f"{self.name}: pull of {name} through the mirror configuration failed; endpoints "

@@ -31,6 +31,17 @@ CONNECT_TIMEOUT = 15
 POLL = 0.05
 #: How often a forward looks for data from the board (its latency, one way, at most).
 FORWARD_POLL = 0.01
+#: How long a board may take to answer an SSH keepalive before it counts as stopped (asked after a command
+#: outlived its deadline: a stopped or frozen board fails its other tests at once, not one deadline each).
+ANSWER_TIMEOUT = 5.0
+
+
+class CommandTimeout(BoardError):
+    """A command on the board did not finish within its deadline; ``output`` is what it printed so far."""
+
+    def __init__(self, message: str, *, output: str, fix: str | None = None) -> None:
+        self.output = output
+        super().__init__(message, fix=fix)
 
 
 class SshTransport:
@@ -118,6 +129,7 @@ class SshTransport:
         what = shlex.join(argv[:2])  # never the whole command: its arguments may carry secrets
         if self._gone:
             raise BoardUnreachable(f"{self.board}: `{what} ...` not run: {self._gone}")
+        output = _Output()
         try:
             channel = self.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
         except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
@@ -128,19 +140,43 @@ class SshTransport:
             if stdin is not None:
                 channel.sendall(stdin)
             channel.shutdown_write()
-            stdout, stderr = _drain(channel, Deadline(timeout))
+            _drain(channel, Deadline(timeout), output)
             status = channel.recv_exit_status()
         except ReadinessTimeout:
-            raise BoardError(f"{self.board}: `{what} ...` did not finish within {timeout:.0f} s") from None
+            raise self._timeout(what, timeout, output) from None
         except (OSError, paramiko.SSHException, EOFError, AttributeError) as error:
             raise self._lost(what, error) from None
         finally:
             channel.close()
-        return CommandResult(status, stdout.decode(errors="replace"), stderr.decode(errors="replace"))
+        return CommandResult(status, output.stdout.decode(errors="replace"), output.stderr.decode(errors="replace"))
+
+    def _timeout(self, what: str, timeout: float, output: _Output) -> BoardError:
+        """The error for a command past its deadline: a board that no longer answers SSH at all is named
+        unreachable (and later commands fail at once); else the command was just slow."""
+        printed = (output.stdout + output.stderr).decode(errors="replace")
+        if not self._answers():
+            self._gone = (f"the board stopped answering (no reply to an SSH keepalive within {ANSWER_TIMEOUT:g} s "
+                          f"after `{what} ...` outlived its {timeout:g} s deadline)")
+            return BoardUnreachable(f"{self.board}: `{what} ...` did not finish within {timeout:g} s: {self._gone}",
+                                    fix="the board (or VM) is stopped, frozen or cut off; see its console")
+        return CommandTimeout(f"{self.board}: `{what} ...` did not finish within {timeout:g} s", output=printed)
+
+    def _answers(self) -> bool:
+        """Whether the board's sshd replies to a keepalive within ANSWER_TIMEOUT (paramiko's request waits
+        without a deadline, so it waits in a thread of its own, which ends when the connection closes)."""
+        transport = self.client.get_transport()
+        if transport is None or not transport.is_active():
+            return False
+        asker = threading.Thread(target=transport.global_request, args=("keepalive@openssh.com",), daemon=True)
+        asker.start()
+        asker.join(ANSWER_TIMEOUT)
+        return not asker.is_alive()
 
     def _lost(self, what: str, error: BaseException) -> BoardUnreachable:
         """The connection failed under a command: every later command is refused with the same cause."""
-        self._gone = f"the connection is gone ({type(error).__name__}: {error})"
+        self._gone = (f"the board stopped answering (no SSH channel opened within {CONNECT_TIMEOUT} s)"
+                      if "Timeout opening channel" in str(error) else
+                      f"the connection is gone ({type(error).__name__}: {error})")
         return BoardUnreachable(f"{self.board}: `{what} ...` failed: {self._gone}",
                                 fix="the board went down or rebooted; see its console")
 
@@ -200,12 +236,23 @@ def _connect_cause(error: BaseException) -> str:
         return "connection refused (nothing listens on that port)"
     if isinstance(error, TimeoutError | socket.timeout):
         return f"no answer within {CONNECT_TIMEOUT} s"
+    # paramiko reports a silent port as a banner error, or (racing its own thread) as a lost session at auth.
+    if "protocol banner" in str(error) or "No existing session" in str(error):
+        return (f"the port accepts connections, but no SSH banner within {CONNECT_TIMEOUT} s (not an SSH server, "
+                "or a frozen one)")
     return f"{type(error).__name__}: {error}"
 
 
-def _drain(channel: paramiko.Channel, deadline: Deadline) -> tuple[bytes, bytes]:
-    """The command's stdout and stderr once it has exited; ReadinessTimeout at the deadline."""
-    stdout, stderr = bytearray(), bytearray()
+class _Output:
+    """What a command printed so far, kept when it outlives its deadline."""
+
+    def __init__(self) -> None:
+        self.stdout, self.stderr = bytearray(), bytearray()
+
+
+def _drain(channel: paramiko.Channel, deadline: Deadline, output: _Output) -> None:
+    """Read the command's stdout and stderr into ``output`` until it has exited; ReadinessTimeout at the
+    deadline."""
 
     def read_until_exit() -> None:
         ended = channel.eof_received or channel.closed  # sshd may send the exit status before the last output
@@ -215,13 +262,12 @@ def _drain(channel: paramiko.Channel, deadline: Deadline) -> tuple[bytes, bytes]
             # The pause between polls (wait_until's interval is 0), cut short when the command exits.
             channel.status_event.wait(POLL)
         while channel.recv_ready():
-            stdout.extend(channel.recv(65536))
+            output.stdout.extend(channel.recv(65536))
         while channel.recv_stderr_ready():
-            stderr.extend(channel.recv_stderr(65536))
+            output.stderr.extend(channel.recv_stderr(65536))
         raise _Running
 
     wait_until(read_until_exit, what="the command", deadline=deadline, retry_on=(_Running,), interval=0)
-    return bytes(stdout), bytes(stderr)
 
 
 class _LocalForward:

@@ -3,6 +3,7 @@ every exit status is honest, nothing is left behind and no run disturbs another.
 
 from __future__ import annotations
 
+import contextlib
 import http.server
 import json
 import os
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -347,3 +349,147 @@ def test_a_run_killed_mid_download_leaves_nothing_after_the_next_runs_sweep(tmp_
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr
     assert not run_dir.exists(), "the dead run's directory, with its build context, is swept"
     assert sorted(p.name for p in sources.iterdir()) == [], "no lock file, no partial download"
+
+
+# --- items 1 and 7: every deadline holds when a part stops answering ---------------------------------------
+
+PULL_TIMEOUT = 10
+
+
+def _signal(pidfile: Path, part: str, name: str, after: str) -> dict[str, str]:
+    """The environment for signal_part_plugin: signal ``part`` with SIG``name`` once fixture ``after`` is made."""
+    return {"PYTHONPATH": str(HERE), "RVCONFORM_TEST_SIGNAL_AFTER": after, "RVCONFORM_TEST_SIGNAL_PART": part,
+            "RVCONFORM_TEST_SIGNAL": name, "RVCONFORM_TEST_SIGNAL_PIDFILE": str(pidfile)}
+
+
+def _left_by(run_id: str, pid: int) -> dict[str, list[str]]:
+    """What the run ``run_id`` left: containers and networks with its label, its directory, its registry."""
+    def listed(kind: str) -> list[str]:
+        return subprocess.run(["docker", kind, "ls", "-q", *(["-a"] if kind == "container" else []), "--filter",
+                               f"label=rvconform.run={run_id}"], capture_output=True, text=True).stdout.split()
+
+    alive = Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text().lower()
+    found = {"containers": listed("container"), "networks": listed("network"),
+             "run directory": [str(runs_root() / run_id)] if (runs_root() / run_id).exists() else [],
+             "registry": [str(pid)] if alive else []}
+    return {kind: names for kind, names in found.items() if names}
+
+
+@pytest.mark.parametrize("stop", ["STOP", "KILL"], ids=["registry-stopped", "registry-killed"])
+def test_a_registry_that_stops_answering_after_the_push_fails_its_tests_within_the_deadline_naming_it(
+    tmp_path: Path, recipes_dir, stop: str
+) -> None:
+    reports, pidfile = tmp_path / "reports", tmp_path / "registry.pid"
+    try:
+        result, _ = rvconform(
+            "--recipes", str(recipes_dir("tiny")), "--reports", str(reports), "--pull-timeout", str(PULL_TIMEOUT),
+            "-k", "(test_build or test_config_platform or test_pull) and not mirror", "-p", "signal_part_plugin",
+            env=_signal(pidfile, "registry", stop, after="image"), timeout=1800)
+        ended = time.time()
+    finally:
+        if pidfile.exists():  # a stopped registry the run failed to end would hang the next test's reads
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pidfile.read_text().split()[0]), signal.SIGCONT)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "TimeoutExpired" not in output, output[-3000:]
+    cases = junit_cases(reports / "junit.xml")
+    assert verdict(cases["test_build[tiny]"])[0] == "passed"
+    registry = _property(cases["test_build[tiny]"], "image").split("/")[0]
+    outcome, message = verdict(cases["test_config_platform[tiny]"])
+    assert outcome in ("failed", "error"), message
+    assert f"registry http://{registry} does not answer" in message, message
+    outcome, message = verdict(cases["test_pull[tiny-local]"])
+    assert outcome == "failed", message
+    assert f"local: pull of {registry}/" in message, message
+    if stop == "STOP":
+        assert f"did not finish within {PULL_TIMEOUT} s (--pull-timeout): the registry {registry} stopped" in message
+        assert f"had no answer within {PULL_TIMEOUT} s" in verdict(cases["test_config_platform[tiny]"])[1]
+    else:
+        assert "connection refused" in message and f"the registry at {registry} runs" in message, message
+    pid, run_id, signalled = pidfile.read_text().split()
+    # Two waits on the registry (the pull, the manifest read), each within the deadline, then the teardown.
+    after = ended - float(signalled)
+    assert after < 2 * PULL_TIMEOUT + 30, f"the run took {after:.0f} s after the registry stopped answering"
+    assert _left_by(run_id, int(pid)) == {}
+
+
+@pytest.mark.slow
+def test_a_stopped_qemu_vm_fails_its_board_tests_within_the_deadline_naming_the_board_and_is_killed(
+    tmp_path: Path, recipes_dir
+) -> None:
+    from harness.boards.transport import ANSWER_TIMEOUT
+
+    reports, pidfile = tmp_path / "reports", tmp_path / "vm.pid"
+    try:
+        result, _ = rvconform("--recipes", str(recipes_dir("tiny")), "--reports", str(reports), "--board", "qemu",
+                              "--pull-timeout", str(PULL_TIMEOUT), "-k", "test_pull and not mirror",
+                              "-p", "signal_part_plugin", env=_signal(pidfile, "qemu VM", "STOP", after="board"),
+                              timeout=1800)
+        ended = time.time()
+    finally:
+        if pidfile.exists():  # a VM the run failed to end is not left stopped either
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(int(pidfile.read_text().split()[0]), signal.SIGKILL)
+    output = result.stdout + result.stderr
+    assert pidfile.exists(), f"the VM did not boot, so it was never stopped:\n{output[-3000:]}"
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output and "TimeoutExpired" not in output, output[-3000:]
+    outcome, message = verdict(junit_cases(reports / "junit.xml")["test_pull[tiny-qemu]"])
+    assert outcome == "failed", message
+    assert "qemu: pull of 10.0.2.2:" in message and "the board stopped answering" in message, message
+    pid, run_id, signalled = pidfile.read_text().split()
+    after = ended - float(signalled)
+    assert after < PULL_TIMEOUT + ANSWER_TIMEOUT + 40, f"the run took {after:.0f} s after the VM stopped"
+    assert _left_by(run_id, int(pid)) == {}, "the VM is killed, not left stopped; the run's directory is gone"
+
+
+def _slow_build(recipes_dir) -> Path:
+    """The slow-build recipe with a nonce of its own (BuildKit's cache cannot skip its step) and a 90 s step."""
+    recipes = recipes_dir("slow-build")
+    (recipes / "slow-build" / "nonce").write_text(uuid.uuid4().hex + "\n")
+    dockerfile = recipes / "slow-build" / "Dockerfile"
+    dockerfile.write_text(dockerfile.read_text().replace("RUN sleep 12", "RUN sleep 90"))
+    return recipes
+
+
+def _build_clis(run_dir: Path) -> list[str]:
+    """The build CLI processes working on a context in ``run_dir``."""
+    return subprocess.run(["pgrep", "-af", f"{run_dir}/contexts"], capture_output=True, text=True).stdout.splitlines()
+
+
+@pytest.mark.parametrize("sent", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["ctrl-c", "sigterm", "sigkill"])
+def test_a_run_signalled_mid_build_stops_its_build_and_leaves_nothing(tmp_path: Path, recipes_dir,
+                                                                      sent: signal.Signals) -> None:
+    recipes, reports = _slow_build(recipes_dir), tmp_path / "reports"
+    log = reports / "logs" / "build-slow-build.log"
+    with interruptible_run("--recipes", str(recipes), "--reports", str(reports), "-k", "test_build",
+                           cwd=ROOT) as process:
+        def building() -> Path:
+            assert log.is_file() and "RUN sleep 90" in log.read_text(), "not in the slow step yet"
+            nonce = (recipes / "slow-build" / "nonce").read_text()
+            return next(path for path in runs_root().glob("*/contexts/*/context/nonce") if path.read_text() == nonce)
+
+        context = wait_until(building, what="the slow build step", deadline=Deadline(900),
+                             retry_on=(AssertionError, StopIteration, OSError), interval=0.5,
+                             alive=lambda: None if process.poll() is None else "the run ended")
+        run_dir = context.parents[3]
+        assert _build_clis(run_dir), "the build CLI runs"
+        if sent == signal.SIGINT:
+            os.killpg(process.pid, sent)  # a terminal's Ctrl-C reaches the whole process group
+        else:
+            os.kill(process.pid, sent)  # `kill PID`, a CI runner's cancel, the out-of-memory killer
+        signalled = time.monotonic()
+        output, _ = process.communicate(timeout=120)
+        seconds = time.monotonic() - signalled
+    if sent != signal.SIGKILL:
+        assert process.returncode == 130, output[-3000:]
+        assert seconds < 30, f"the run took {seconds:.0f} s to end after the signal"
+    else:
+        assert run_dir.exists(), "a killed run cannot clean up: the next run sweeps"
+        tiny = recipes_dir("tiny")
+        result, _ = rvconform("--recipes", str(tiny), "--recipe", "tiny", "--reports", str(tmp_path / "next"),
+                              "-k", "test_build", timeout=1800)
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr
+    assert not run_dir.exists(), "the run's directory, with its build context, is gone"
+    assert _build_clis(run_dir) == [], "the build CLI is stopped (and the engine's build with it)"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import time
 
 import pytest
 
 from harness.boards import open_board
+from harness.boards.transport import CONNECT_TIMEOUT
 from harness.errors import BoardUnreachable
 from harness.labels import run_labels
 
@@ -21,6 +23,20 @@ def test_a_closed_port_is_named_within_seconds(sshd) -> None:
         open_board(url, LABELS)
     assert time.monotonic() - started < 30
     assert url in str(caught.value) and "connection refused" in str(caught.value)
+
+
+def test_a_port_that_accepts_and_never_speaks_is_named_within_the_connect_deadline(sshd) -> None:
+    silent = socket.create_server(("127.0.0.1", 0))  # the kernel accepts; nothing ever answers
+    url = f"ssh://root@127.0.0.1:{silent.getsockname()[1]}?key={sshd.key}&runtime=docker"
+    started = time.monotonic()
+    try:
+        with pytest.raises(BoardUnreachable) as caught:
+            open_board(url, LABELS)
+    finally:
+        silent.close()
+    assert time.monotonic() - started < CONNECT_TIMEOUT + 5
+    assert url in str(caught.value) and f"no SSH banner within {CONNECT_TIMEOUT} s" in str(caught.value)
+    assert "No existing session" not in str(caught.value)
 
 
 def test_a_wrong_key_is_named_within_seconds(sshd) -> None:

@@ -99,3 +99,38 @@ def test_a_failed_recipe_gets_no_history_record_but_stays_in_the_run_s_sizes(tmp
     run_summary.finish([record("good"), record("bad")], settings, [], {}, "none", unrecorded=["bad"])
     assert [r.recipe for r in load_history(settings.history_path)] == ["good"]
     assert "bad" in (tmp_path / "reports" / "sizes.json").read_text()
+
+
+@pytest.mark.parametrize(("pinned", "parts"), [
+    ("127.0.0.1:5000/riscv64/tiny@sha256:" + "a" * 64, ("127.0.0.1:5000/riscv64/tiny", "sha256:" + "a" * 64)),
+    ("127.0.0.1:5000/riscv64/tiny:1-abc", ("127.0.0.1:5000/riscv64/tiny", "1-abc")),
+    ("127.0.0.1:5000/riscv64/tiny", ("127.0.0.1:5000/riscv64/tiny", "latest")),
+])
+def test_an_engine_pull_names_repository_and_tag_or_digest_as_the_engine_takes_them(pinned, parts) -> None:
+    from harness.boards.engine_pull import _split
+
+    assert _split(pinned) == parts
+
+
+def test_a_pull_past_its_deadline_names_board_image_registry_and_deadline() -> None:
+    from harness.boards.base import pull_timeout_error
+    from harness.image_ref import ImageRef
+
+    ref = ImageRef.parse("10.0.2.2:5000/riscv64/tiny@sha256:" + "a" * 64)
+    error = pull_timeout_error("qemu", ref, "linux/riscv64", 10, "layer-sha256:ab 1.2MB/3MB\n")
+    assert str(error).startswith(f"qemu: pull of {ref.pinned} for linux/riscv64 did not finish within 10 s "
+                                 "(--pull-timeout): the registry 10.0.2.2:5000 stopped answering")
+    assert "last progress: layer-sha256:ab 1.2MB/3MB" in str(error) and "--pull-timeout" in error.fix
+
+
+def test_a_pull_timeout_is_a_deadline_in_seconds_and_bounds_registry_silence() -> None:
+    from harness.registry_access import ANSWER_TIMEOUT, AccessBook
+
+    assert "--pull-timeout" in settings.OPTIONS and settings.OPTIONS["--pull-timeout"]["default"] == 600
+    with pytest.raises(RvconformError, match="--pull-timeout 0: a deadline must be a positive number"):
+        settings._seconds(0, "--pull-timeout")
+    book = AccessBook()
+    book.configure({}, (), None, 10)
+    assert book.answer_timeout == 10
+    book.configure({}, (), None, 600)
+    assert book.answer_timeout == ANSWER_TIMEOUT, "one answer never waits as long as a whole pull"
