@@ -9,8 +9,10 @@ error pointing at it, so one broken recipe fails its own tests and nothing else.
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
@@ -319,7 +321,14 @@ def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe) -> Resolved
 def image_contents(image: BuiltImage, resolved_image: ResolvedImage) -> ImageContents:
     """The image's final filesystem, read once from its layer blobs (cached by digest)."""
     client = client_for(image.ref)
-    return read_layers([client.blob(resolved_image.repository, digest) for digest in resolved_image.layer_digests])
+    return _read_image(tuple(client.blob(resolved_image.repository, digest) for digest in resolved_image.layer_digests))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_image(layer_paths: tuple[Path, ...]) -> ImageContents:
+    """Kept by layer blobs for the process: pytest tears a session fixture down and sets it up again when the
+    order of tests of several recipes and checks interleaves (it did, four times per image in a main job)."""
+    return read_layers(list(layer_paths))
 
 
 @pytest.fixture(scope="session")
