@@ -33,11 +33,21 @@ def docker_image(inspect: dict[str, Any]) -> Pulled:
     return Pulled(digest, "/".join(p for p in parts if p), config)
 
 
-def fetched_entry(index: dict[str, Any], present: set[str]) -> str | None:
-    """The one entry of ``index`` (a manifest list) whose manifest is in the content store (``present`` digests):
-    containerd fetches only the entry for the platform it pulls. None when not exactly one is there."""
-    fetched = [entry.get("digest") for entry in index.get("manifests", []) if entry.get("digest") in present]
-    return fetched[0] if len(fetched) == 1 else None
+def fetched_entry(index: dict[str, Any], present: set[str], platform: str = "") -> tuple[str, str] | None:
+    """The entry of ``index`` (a manifest list) containerd has for ``platform``, as (digest, platform): the one
+    whose manifest is in its content store (``present`` digests), and when several are there (fetched by earlier
+    pulls), the one of those for ``platform``, which is what containerd unpacks and runs for it. None when that
+    is not exactly one."""
+    fetched = [entry for entry in index.get("manifests", []) if entry.get("digest") in present]
+    if len(fetched) > 1 and platform:
+        fetched = [entry for entry in fetched if entry_platform(entry) == platform]
+    return (fetched[0]["digest"], entry_platform(fetched[0])) if len(fetched) == 1 else None
+
+
+def entry_platform(entry: dict[str, Any]) -> str:
+    """An index entry's platform as os/arch[/variant]."""
+    found = entry.get("platform") or {}
+    return "/".join(part for part in (found.get("os"), found.get("architecture"), found.get("variant")) if part)
 
 
 def ctr_image(listing: str, ref: str) -> Pulled | None:

@@ -258,7 +258,7 @@ class Containerd(Runtime):
     def pull(self, ref: str, platform: str, plain_http: bool, timeout: float = PULL_TIMEOUT) -> Pulled:
         http = ["--plain-http"] if plain_http else []
         self.transport.check([*self.ctr, "images", "pull", "--platform", platform, *http, ref], timeout=timeout)
-        return self._describe(ref)
+        return self._describe(ref, platform)
 
     def pull_with_hosts(self, name: str, hosts_dir: str, platform: str, timeout: float = PULL_TIMEOUT) -> Pulled:
         """Pull ``name`` (e.g. docker.io/riscv64/redis:7.0.15) as containerd resolves it through the
@@ -266,29 +266,31 @@ class Containerd(Runtime):
         self.transport.run([*self.ctr, "images", "rm", name])
         self.transport.check([*self.ctr, "images", "pull", "--hosts-dir", hosts_dir, "--platform", platform, name],
                              timeout=timeout)
-        return self._describe(name)
+        return self._describe(name, platform)
 
-    def _describe(self, ref: str) -> Pulled:
+    def _describe(self, ref: str, platform: str) -> Pulled:
         pulled = ctr_image(self.transport.check([*self.ctr, "images", "ls"]), ref)
         if pulled is None:
             raise BoardError(f"{ref} is not listed by ctr after its pull")
         if not pulled.digest:
             return pulled
         try:  # a courtesy for telling index entries apart: a pull that worked is not failed for it
-            return replace(pulled, config_digest=self._config_of(pulled.digest))
+            return self._with_config(pulled, platform)
         except (BoardError, ValueError):
             return pulled
 
-    def _config_of(self, digest: str) -> str | None:
-        """The config digest of what the pull of ``digest`` brought: of that manifest, or of the one entry of an
-        index whose manifest containerd fetched (read from its content store, not assumed)."""
-        top = json.loads(self.transport.check([*self.ctr, "content", "get", digest]))
+    def _with_config(self, pulled: Pulled, platform: str) -> Pulled:
+        """``pulled`` with the config digest of what it brought: of that manifest, or of the entry of an index
+        that containerd has for ``platform`` (read from its content store, not assumed); an index's row in
+        `ctr images ls` lists every platform, so the entry's platform replaces it."""
+        top = json.loads(self.transport.check([*self.ctr, "content", "get", pulled.digest or ""]))
         if "manifests" in top:
-            entry = fetched_entry(top, set(self.transport.check([*self.ctr, "content", "ls", "-q"]).split()))
-            if entry is None:
-                return None
-            top = json.loads(self.transport.check([*self.ctr, "content", "get", entry]))
-        return (top.get("config") or {}).get("digest")
+            found = fetched_entry(top, set(self.transport.check([*self.ctr, "content", "ls", "-q"]).split()), platform)
+            if found is None:
+                return replace(pulled, platform="")
+            pulled = replace(pulled, platform=found[1])
+            top = json.loads(self.transport.check([*self.ctr, "content", "get", found[0]]))
+        return replace(pulled, config_digest=(top.get("config") or {}).get("digest"))
 
     def remove_image(self, ref: str, force: bool = True) -> None:
         self.transport.run([*self.ctr, "images", "rm", ref])  # a container keeps its snapshot either way

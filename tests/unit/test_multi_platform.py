@@ -154,8 +154,11 @@ def test_the_local_board_runs_riscv64_emulated_and_its_own_platform_natively(mon
 def test_the_entry_containerd_fetched_is_read_from_its_content_store() -> None:
     from harness.boards.runtime_output import docker_image, fetched_entry
 
-    index = {"manifests": [{"digest": "sha256:rv"}, {"digest": "sha256:x86"}]}
-    assert fetched_entry(index, {"sha256:index", "sha256:rv", "sha256:layer"}) == "sha256:rv"
-    assert fetched_entry(index, {"sha256:rv", "sha256:x86"}) is None  # both there: no evidence of which one
+    index = {"manifests": [{"digest": "sha256:rv", "platform": {"os": "linux", "architecture": "riscv64"}},
+                           {"digest": "sha256:x86", "platform": {"os": "linux", "architecture": "amd64"}}]}
+    assert fetched_entry(index, {"sha256:index", "sha256:rv", "sha256:layer"}) == ("sha256:rv", "linux/riscv64")
+    assert fetched_entry(index, {"sha256:rv", "sha256:x86"}) is None  # both there, no platform: no evidence
+    assert fetched_entry(index, {"sha256:rv", "sha256:x86"}, "linux/riscv64") == ("sha256:rv", "linux/riscv64")
+    assert fetched_entry(index, {"sha256:x86"}, "linux/riscv64") == ("sha256:x86", "linux/amd64")  # what it got
     assert docker_image({"Id": "sha256:cfg", "Os": "linux", "Architecture": "amd64"}).config_digest == "sha256:cfg"
     assert docker_image({"Id": "cfg", "Os": "linux", "Architecture": "amd64"}).config_digest == "sha256:cfg"
