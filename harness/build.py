@@ -135,16 +135,7 @@ class Builder:
         self, recipe: Recipe, context: Path, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
         log_path: Path,
     ) -> None:
-        command = [
-            *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
-            "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
-            "--label", f"{RECIPE}={recipe.name}", "--label", f"{MANAGED}=true",
-        ]
-        for name, value in build_args.items():
-            command += ["--build-arg", f"{name}={value}"]
-        for name, value in labels.items():
-            command += ["--label", f"{name}={value}"]
-        command.append(str(context))
+        command = buildkit_argv(recipe, context, ref, build_args, labels)
         env = {**os.environ, "DOCKER_BUILDKIT": "1"}
         with log_path.open("a") as log:
             log.write("$ " + " ".join(command) + "\n")
@@ -176,6 +167,19 @@ def content_tag(tag: str, key: str) -> str:
     clone, another --recipes directory) gets a tag of its own and never retags this one. At most 128 characters,
     as tags must be."""
     return f"{tag[:127 - len(key)]}-{key}"
+
+
+def buildkit_argv(recipe: Recipe, context: Path, ref: ImageRef, build_args: dict[str, str],
+                  labels: dict[str, str]) -> list[str]:
+    """The BuildKit CLI's command that builds ``recipe`` from ``context`` as ``ref``, for the recipe's platform."""
+    command = [
+        *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(ref),
+        "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
+        "--label", f"{RECIPE}={recipe.name}", "--label", f"{MANAGED}=true",
+    ]
+    command += [arg for name, value in build_args.items() for arg in ("--build-arg", f"{name}={value}")]
+    command += [arg for name, value in labels.items() for arg in ("--label", f"{name}={value}")]
+    return [*command, str(context)]
 
 
 def _buildkit_command() -> list[str]:

@@ -23,16 +23,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import bootstrap, progress
-from harness.build import DOCKERFILE, BuiltImage, build_context, content_tag
+from harness.build import BuiltImage, build_context, buildkit_argv, content_tag
 from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.builder_engine import BuilderEngine
-from harness.buildkit import find_buildkit_cli
 from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
 from harness.engine import engine as local_engine
 from harness.errors import BuildError
 from harness.gitinfo import oci_labels
 from harness.image_ref import ImageRef
-from harness.labels import MANAGED, RECIPE
 from harness.push import push_unless_present, untag
 from harness.recipes import BaseSpec, Recipe
 from harness.registry_access import RegistryAccess
@@ -155,16 +153,7 @@ class NativeBuilder:
 
     def _run_buildkit(self, recipe: Recipe, context: Path, on_board: ImageRef, build_args: dict[str, str],
                       labels: dict[str, str], log_path: Path, engine: BuilderEngine) -> None:
-        command = [
-            *_buildkit_command(), "--platform", recipe.platform, "--progress=plain", "-t", str(on_board),
-            "-f", str(context / DOCKERFILE), *(["--target", recipe.target] if recipe.target else []),
-            "--label", f"{RECIPE}={recipe.name}", "--label", f"{MANAGED}=true",
-        ]
-        for name, value in build_args.items():
-            command += ["--build-arg", f"{name}={value}"]
-        for name, value in labels.items():
-            command += ["--label", f"{name}={value}"]
-        command.append(str(context))
+        command = buildkit_argv(recipe, context, on_board, build_args, labels)
         env = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": engine.docker_url}
         with log_path.open("a") as log:
             log.write(f"$ DOCKER_HOST=<{self.builder_url}> " + " ".join(command) + "\n")
@@ -189,12 +178,3 @@ class NativeBuilder:
         if self._engine is not None:
             self._engine.close()
             self._engine = None
-
-
-def _buildkit_command() -> list[str]:
-    cli = find_buildkit_cli()
-    if cli is None:
-        raise BuildError("no docker CLI with BuildKit found here to drive the builder's engine (neither "
-                         "`docker buildx` nor a 20.10-22.x client)",
-                         fix="run scripts/setup-host (Debian's docker.io brings /usr/bin/docker with BuildKit)")
-    return [cli.path, "buildx", "build", "--load"] if cli.buildx else [cli.path, "build"]
