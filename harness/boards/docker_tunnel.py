@@ -12,6 +12,7 @@ import contextlib
 import select
 import socket
 import threading
+import time
 
 import paramiko
 
@@ -20,6 +21,8 @@ from harness.errors import BoardError
 
 DIAL_STDIO = "docker system dial-stdio"
 _CHUNK = 65536
+#: How long a direction with nothing to carry waits before looking again.
+POLL = 0.01
 
 
 class DockerTunnel:
@@ -66,27 +69,43 @@ class DockerTunnel:
 
 def _carry(sock: socket.socket, channel: paramiko.Channel) -> None:
     """Copy bytes both ways; an end-of-stream on one side is passed on as a half-close, and the pair is done
-    when both directions are."""
+    when both directions are. The channel is polled, never select()ed: select makes paramiko create a pipe
+    that closing the channel closes under paramiko's own thread, which can break the whole SSH connection."""
     sock_open = channel_open = True
     with contextlib.suppress(OSError, EOFError), sock, channel:
         while sock_open or channel_open:
-            readable, _, _ = select.select([s for s, live in ((sock, sock_open), (channel, channel_open)) if live],
-                                           [], [], 30)
-            if sock in readable:
-                data = sock.recv(_CHUNK)
-                if data:
-                    channel.sendall(data)
-                else:
-                    sock_open = False
-                    channel.shutdown_write()
-            if channel in readable:
-                while channel.recv_stderr_ready():  # dial-stdio's complaints: not part of the stream
-                    channel.recv_stderr(_CHUNK)
-                data = channel.recv(_CHUNK)
-                if data:
-                    sock.sendall(data)
-                else:
-                    channel_open = False
-                    sock.shutdown(socket.SHUT_WR)
+            if sock_open:
+                readable, _, _ = select.select([sock], [], [], 0 if channel.recv_ready() else POLL)
+                if readable:
+                    sock_open = _to_channel(sock, channel)
+            elif not channel.recv_ready():
+                time.sleep(POLL)
+            while channel.recv_stderr_ready():  # dial-stdio's complaints: not part of the stream
+                channel.recv_stderr(_CHUNK)
+            if channel_open:
+                channel_open = _to_socket(channel, sock)
             if channel.exit_status_ready() and not channel.recv_ready():
                 return
+
+
+def _to_channel(sock: socket.socket, channel: paramiko.Channel) -> bool:
+    """Move what the socket has to the channel; False (and the channel's write side shut) at its end."""
+    data = sock.recv(_CHUNK)
+    if data:
+        channel.sendall(data)
+        return True
+    channel.shutdown_write()
+    return False
+
+
+def _to_socket(channel: paramiko.Channel, sock: socket.socket) -> bool:
+    """Move what the channel has to the socket; False (and the socket's write side shut) at its end."""
+    if channel.recv_ready():
+        data = channel.recv(_CHUNK)
+        if data:
+            sock.sendall(data)
+            return True
+    if channel.eof_received or channel.closed:
+        sock.shutdown(socket.SHUT_WR)
+        return False
+    return True
