@@ -97,7 +97,7 @@ class LocalBoard(Board):
                              "for this platform") from None
         seconds = time.monotonic() - started
         self._pulled.add(pinned)
-        pulled = docker_image(image.attrs)
+        pulled = docker_image(image.attrs, pinned)
         return PullResult(ref=pinned, digest=pulled.digest, platform=pulled.platform, seconds=seconds,
                           config_digest=image.id)
 

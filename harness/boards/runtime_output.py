@@ -24,9 +24,14 @@ class Pulled:
     config_digest: str | None = None
 
 
-def docker_image(inspect: dict[str, Any]) -> Pulled:
-    """An image as `docker image inspect` (or podman's, which has no Variant) describes it."""
-    digest = next((d.split("@", 1)[1] for d in inspect.get("RepoDigests") or [] if "@" in d), None)
+def docker_image(inspect: dict[str, Any], ref: str = "") -> Pulled:
+    """An image as `docker image inspect` (or podman's, which has no Variant) describes it, pulled as ``ref``.
+
+    An image pulled both by tag (an index) and by an entry's digest carries both digests in RepoDigests, in no
+    set order: the digest ``ref`` pins is the one the pull resolved when it is there."""
+    digests = [d.split("@", 1)[1] for d in inspect.get("RepoDigests") or [] if "@" in d]
+    pinned = ref.rsplit("@", 1)[1] if "@" in ref else None
+    digest = pinned if pinned in digests else next(iter(digests), None)
     parts = (inspect.get("Os"), inspect.get("Architecture"), inspect.get("Variant"))
     image_id = inspect.get("Id") or None
     config = image_id if not image_id or image_id.startswith("sha256:") else f"sha256:{image_id}"  # podman: bare hex

@@ -144,7 +144,7 @@ class DockerCli(Runtime):
                               ref], timeout=timeout)
         self._platforms[ref] = platform
         # The whole JSON rather than a template: podman's image has no Variant field and its template fails.
-        return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0])
+        return docker_image(json.loads(self.transport.check([self.program, "image", "inspect", ref]))[0], ref)
 
     def remove_image(self, ref: str, force: bool = True) -> None:
         self.transport.run([self.program, "rmi", *(["-f"] if force else []), ref])

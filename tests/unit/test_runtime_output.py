@@ -58,6 +58,16 @@ def test_an_image_s_inspect_json_gives_its_digest_and_platform(inspect: dict, ex
     assert docker_image(inspect) == expected
 
 
+def test_an_image_pulled_by_tag_and_by_entry_digest_reports_the_digest_it_was_pinned_by() -> None:
+    index, entry = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    inspect = {"RepoDigests": [f"r/busybox@{index}", f"r/busybox@{entry}"], "Os": "linux", "Architecture": "amd64"}
+    assert docker_image(inspect, f"r/busybox@{entry}").digest == entry
+    assert docker_image(inspect, f"r/busybox@{index}").digest == index
+    assert docker_image(inspect, "r/busybox:1.0").digest == index, "a tag pins nothing: the first digest"
+    other = "sha256:" + "3" * 64
+    assert docker_image(inspect, f"r/busybox@{other}").digest == index, "a pin it does not carry is not claimed"
+
+
 def test_docker_port_and_state_lines() -> None:
     assert docker_port("127.0.0.1:49153\n") == 49153
     assert docker_port("0.0.0.0:8080\n[::]:8080\n") == 8080
