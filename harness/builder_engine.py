@@ -4,18 +4,24 @@ its platform, and the run's registry as the board reaches it.
 
 A loopback registry reaches the board through a reverse forward on the board's own 127.0.0.1, even on the
 VM (whose pulls go to 10.0.2.2): docker speaks plain HTTP to loopback registries only.
+
+A TLS registry's CA goes beside any of the user's under the board engine's ``certs.d`` (named by the run, so a
+later run sweeps it when this one dies) and is removed at close, for the push; credentials go with the push
+request only, never to the board's disk or a command line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import shlex
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from harness.boards import make_board
 from harness.boards.docker_tunnel import DockerTunnel
 from harness.boards.qemu import QemuBoard
+from harness.boards.registry_trust import CliTrust
 from harness.boards.ssh import LOOPBACK, SshBoard
 from harness.errors import BoardError, BuildError, RvconformError
 from harness.registry_access import RegistryAccess
@@ -52,6 +58,7 @@ class BuilderEngine:
         self._board: SshBoard | None = None
         self._tunnel: DockerTunnel | None = None
         self._docker: docker.DockerClient | None = None
+        self._trust: CliTrust | None = None
 
     @property
     def identity(self) -> str:
@@ -72,10 +79,32 @@ class BuilderEngine:
             raise BuildError(f"builder {self.url} is not open")
         return self._docker
 
+    def has_image(self, name: str) -> bool:
+        """Whether the board's engine has an image of this name."""
+        import docker
+
+        try:
+            self.docker.images.get(name)
+        except docker.errors.ImageNotFound:
+            return False
+        return True
+
+    def load_image(self, archive: Iterable[bytes]) -> None:
+        """Load an image archive (``docker save``'s stream) into the board's engine; BuildError when it fails."""
+        import docker
+
+        try:
+            for event in self.docker.api.load_image(archive):
+                if "error" in event:
+                    raise BuildError(f"builder {self.url}: loading a base image failed: {event['error']}")
+        except docker.errors.APIError as error:
+            raise BuildError(f"builder {self.url}: loading a base image failed: {error.explanation or error}",
+                             fix="check the board's disk space and its docker engine") from None
+
     def open(self) -> BuilderEngine:
-        """Connect, make sure the engine answers, and find its platform; BuildError naming the builder and the
-        fix when the board is unreachable or has no docker."""
-        self._refuse_secured_registry()
+        """Connect, make sure the engine answers, find its platform, and make the run's registry reachable and
+        trusted from it; BuildError naming the builder and the fix when the board is unreachable or has no
+        docker."""
         board = make_board(self.url, self.labels, self.run)
         if not isinstance(board, SshBoard):
             raise BuildError(f"--builder {self.url}: builds on this machine are the default",
@@ -86,6 +115,7 @@ class BuilderEngine:
             self._check_docker(board)
             self.platform, self.version = self._server(board)
             self.registry = self._registry_on_board(board)
+            self._trust_registry(board)
             self._tunnel = DockerTunnel(board.transport).open()
             self._docker = _sdk_client(self._tunnel.url)
         except BuildError:
@@ -97,12 +127,12 @@ class BuilderEngine:
                              fix=error.fix or "check the board URL and that the board is up") from None
         return self
 
-    def _refuse_secured_registry(self) -> None:
+    def _trust_registry(self, board: SshBoard) -> None:
+        """A TLS registry's CA under the board engine's certs.d, for the push."""
         access = self.access
-        if access is not None and (access.credentials is not None or access.scheme == "https"):
-            raise BuildError(f"--builder {self.url}: native builds push only to a plain-HTTP registry so far, and "
-                             f"{self.registry_url} speaks TLS or wants a password",
-                             fix="drop --registry-tls/--registry-auth (or use a plain-HTTP --registry) with --builder")
+        if access is not None and access.scheme == "https" and access.ca_file is not None:
+            self._trust = CliTrust(board.transport, "docker", board.mark, board.paths.certs_d)
+            self._trust.add_ca(self.registry, access.ca_file)
 
     def _check_docker(self, board: SshBoard) -> None:
         if board.transport.run(["sh", "-c", "command -v docker"]).exit_status != 0:
@@ -139,13 +169,18 @@ class BuilderEngine:
         return f"127.0.0.1:{board.transport.forward_remote(port, host, port)}"
 
     def close(self) -> None:
-        """Close the SDK client, the tunnel and the connection (the board's engine keeps running)."""
+        """Close the SDK client and the tunnel, remove the CA written for the run's registry, and disconnect
+        (the board's engine keeps running)."""
         if self._docker is not None:
             self._docker.close()
             self._docker = None
         if self._tunnel is not None:
             self._tunnel.close()
             self._tunnel = None
+        if self._trust is not None:
+            with contextlib.suppress(BoardError):
+                self._trust.undo()
+            self._trust = None
         if self._board is not None:
             with contextlib.suppress(BoardError):  # a board that went away: its next run's cleanup finds ours
                 self._board.close()

@@ -128,13 +128,6 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
     """Builds each recipe once per run (or pins the --image given for it), here or on the --builder board."""
     needs_builder = bool(set(_selected(request)) - set(rv_settings.images))
     registry: Registry | None = request.getfixturevalue("registry") if needs_builder else None
-    if rv_settings.builder and registry is not None:
-        native = _native_builder(rv_run, rv_settings, registry)
-        try:
-            yield ImageSupply(rv_run, native, rv_settings.images)
-        finally:
-            native.close()
-        return
     builder = Builder(
         registry_url=registry.url if registry else "http://unused", logs_dir=rv_settings.logs_dir,
         bases=rv_settings.bases, mirror=rv_settings.mirror, timeout=rv_settings.build_timeout,
@@ -143,16 +136,25 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
         record_process=rv_run.record_process,
     )
+    if rv_settings.builder and registry is not None:
+        native = _native_builder(rv_run, rv_settings, registry, builder)
+        try:
+            yield ImageSupply(rv_run, native, rv_settings.images)
+        finally:
+            native.close()
+        return
     yield ImageSupply(rv_run, builder, rv_settings.images)
 
 
-def _native_builder(run: Run, settings: Settings, registry: Registry) -> NativeBuilder:
+def _native_builder(run: Run, settings: Settings, registry: Registry, here: Builder) -> NativeBuilder:
+    """The --builder board's builds; the platforms it does not have are built ``here``."""
     from harness.native_build import NativeBuilder  # with SSH (paramiko): loaded only when --builder is given
 
     return NativeBuilder(
         builder_url=settings.builder or "", registry_url=registry.url, logs_dir=settings.logs_dir, run=run,
         labels=run.labels, mirror=settings.mirror, timeout=settings.build_timeout, access=registry.access(),
-        tag_by_content=registry.pid is not None, work_dir=run.dir / "contexts",
+        tag_by_content=registry.pid is not None, work_dir=run.dir / "contexts", here=here,
+        record_process=run.record_process,
     )
 
 

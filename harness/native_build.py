@@ -3,9 +3,15 @@ the board's own platform, and pushed from that engine to the run's registry thro
 forward. The BuildKit client here drives the board's engine through a tunnel (``boards.docker_tunnel``), so the
 build context travels over the board's SSH connection and nothing is written on the board's filesystem.
 
-Bases (bootstrapped from a Debian mirror, as for builds here) reach the board's engine through the registry:
-pushed once under ``rvconform/debian:<suite>-<arch>-<key>`` and named by reference in the build args. A base
-that is for "build" platform stages is the builder's own architecture.
+Bases (bootstrapped from a Debian mirror, as for builds here) are loaded into the board's engine under their
+keyed name (``rvconform/debian:<suite>-<arch>-<key>``, so a base of that name there is this one and is not sent
+again) and named so in the build args, as builds here name them. Not through the registry: the BuildKit of an
+older engine (docker 20.10) reads registry TLS settings only when the daemon starts, so it cannot pull from a
+TLS registry behind a forward opened later. A base that is for "build" platform stages is the builder's own
+architecture.
+
+A multi-platform recipe's entries for other platforms than the builder's are built here (``here``, the
+run's ``Builder``), so ``--builder`` means "build what this board can natively"; their logs say so.
 
 The builder is part of the build key, so a recipe built natively is not mistaken for the one built here. On
 the board, the built image is removed once pushed (and after a failure); the engine's build cache stays, as
@@ -14,8 +20,6 @@ it does here.
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +27,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import bootstrap, progress
-from harness.build import BuiltImage, build_context, buildkit_argv, content_tag
+from harness.build import Builder, BuiltImage, build_context, buildkit_argv, content_tag, run_build_cli
 from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.builder_engine import BuilderEngine
 from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
@@ -61,7 +65,8 @@ def foreign_platform_error(recipe: Recipe, builder_url: str, builder_platform: s
 @dataclass
 class NativeBuilder:
     """Builds recipes on the board ``builder_url`` and pushes them to ``registry_url`` (the run's), as
-    ``Builder`` does here; ``close()`` disconnects. Connects on the first build."""
+    ``Builder`` does here; a platform the board does not have goes to ``here`` when given (else BuildError).
+    ``close()`` disconnects. Connects on the first build."""
 
     builder_url: str
     registry_url: str
@@ -74,6 +79,10 @@ class NativeBuilder:
     access: RegistryAccess | None = None
     tag_by_content: bool = False
     work_dir: Path | None = None
+    #: Builds the platforms the builder does not have (None: those are refused).
+    here: Builder | None = None
+    #: Told each build CLI process (pid, what), e.g. ``Run.record_process``, so a run's end stops it.
+    record_process: Callable[[int, str], None] | None = None
     _engine: BuilderEngine | None = None
     _open_error: BuildError | None = None
 
@@ -87,13 +96,15 @@ class NativeBuilder:
         Nothing is built when the registry still serves the image of exactly these inputs from this builder.
         """
         started = time.monotonic()
-        self.logs_dir.mkdir(parents=True, exist_ok=True)
-        log_path = self.logs_dir / f"build-{recipe.name}.log"
-        log_path.write_text(f"native build on {self.builder_url}\n")
         engine = self.engine()
         error = foreign_platform_error(recipe, self.builder_url, engine.platform)
+        if error and self.here:
+            return self._build_here(recipe, engine)
         if error:
             raise error
+        self.logs_dir.mkdir(parents=True, exist_ok=True)
+        log_path = self.logs_dir / f"build-{recipe.view_id}.log"
+        log_path.write_text(f"native build on {self.builder_url}\n")
         bases = {arg: base_on_builder(spec, recipe.platform, engine.platform, self.mirror)
                  for arg, spec in recipe.bases.items()}
         labels = oci_labels(recipe.dir, recipe.tag)
@@ -109,11 +120,19 @@ class NativeBuilder:
                 log.write(f"{ref}: built before on {self.builder_url} from the same inputs (build key {key}) and "
                           f"still in the registry as {digest}; not built, not pushed\n")
         else:
-            board_bases = {arg: self._base_in_registry(base, client, log_path, engine) for arg, base in bases.items()}
+            board_bases = {arg: self._base_on_board(base, log_path, engine) for arg, base in bases.items()}
             digest, reused = self._build_and_push(recipe, ref, {**board_bases, **recipe.build_args}, labels,
                                                   log_path, client, engine)
             remember(key, BuildRecord(ref.repository, ref.tag or "latest", digest))
         return BuiltImage(recipe.name, ref.with_digest(digest), str(log_path), time.monotonic() - started, reused)
+
+    def _build_here(self, recipe: Recipe, engine: BuilderEngine) -> BuiltImage:
+        assert self.here is not None
+        built = self.here.build(recipe)
+        with Path(built.log_path).open("a") as log:
+            log.write(f"\nbuilt here, not on the builder {self.builder_url}: it builds natively for "
+                      f"{engine.platform} only\n")
+        return built
 
     def engine(self) -> BuilderEngine:
         """The builder's engine, opened on first use; its failure to open is kept and raised for every recipe."""
@@ -128,17 +147,17 @@ class NativeBuilder:
                 raise
         return self._engine
 
-    def _base_in_registry(self, base: bootstrap.BaseImage, client: RegistryClient, log_path: Path,
-                          engine: BuilderEngine) -> str:
-        """Push the bootstrapped ``base`` to the run's registry (unless there already); its name on the board."""
+    def _base_on_board(self, base: bootstrap.BaseImage, log_path: Path, engine: BuilderEngine) -> str:
+        """Load the bootstrapped ``base`` into the board's engine unless it has it; its name there."""
         bootstrap.ensure_base(base, log=self.log)
-        here = ImageRef.parse(f"{urlsplit(self.registry_url).netloc}/{base.ref}")
-        local_engine().images.get(base.ref).tag(f"{here.registry}/{here.repository}", tag=here.tag)
-        try:
-            push_unless_present(here, client, log_path)
-        finally:
-            untag(here)
-        return f"{engine.registry}/{base.ref}"
+        with log_path.open("a") as log:
+            if engine.has_image(base.ref):
+                log.write(f"{base.ref}: already in the builder's engine\n")
+            else:
+                log.write(f"{base.ref}: loading into the builder's engine\n")
+                log.flush()
+                engine.load_image(local_engine().api.get_image(base.ref))
+        return base.ref
 
     def _build_and_push(self, recipe: Recipe, ref: ImageRef, build_args: dict[str, str], labels: dict[str, str],
                         log_path: Path, client: RegistryClient, engine: BuilderEngine) -> tuple[str, bool]:
@@ -154,17 +173,15 @@ class NativeBuilder:
     def _run_buildkit(self, recipe: Recipe, context: Path, on_board: ImageRef, build_args: dict[str, str],
                       labels: dict[str, str], log_path: Path, engine: BuilderEngine) -> None:
         command = buildkit_argv(recipe, context, on_board, build_args, labels)
-        env = {**os.environ, "DOCKER_BUILDKIT": "1", "DOCKER_HOST": engine.docker_url}
         with log_path.open("a") as log:
             log.write(f"$ DOCKER_HOST=<{self.builder_url}> " + " ".join(command) + "\n")
-            log.flush()
-            try:
-                result = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                        stdin=subprocess.DEVNULL, timeout=self.timeout)
-            except subprocess.TimeoutExpired:
-                raise self._error(recipe, f"did not finish within {self.timeout:.0f} s", log_path) from None
-        if result.returncode != 0:
-            raise self._error(recipe, f"failed (exit {result.returncode})", log_path)
+        env = {"DOCKER_BUILDKIT": "1", "DOCKER_HOST": engine.docker_url}
+        returncode = run_build_cli(command, env, log_path, self.timeout, self.record_process,
+                                   f"native build of {recipe.name} on {self.builder_url}")
+        if returncode is None:
+            raise self._error(recipe, f"did not finish within {self.timeout:.0f} s", log_path)
+        if returncode != 0:
+            raise self._error(recipe, f"failed (exit {returncode})", log_path)
 
     def _error(self, recipe: Recipe, what: str, log_path: Path) -> BuildError:
         return BuildError(

@@ -67,8 +67,9 @@ def test_an_ssh_builder_builds_for_its_own_platform_and_pushes_from_the_board(ss
     assert f"native build on {sshd.url('docker')}" in log
     assert "DOCKER_HOST=<ssh://" in log and "127.0.0.1:" in log
     assert _managed_images_tagged(recipe.repository) == [], "the built image stays on the board after the push"
-    # The bases reached the board's engine through the registry, by reference.
-    assert "rvconform/debian" in log and "--build-arg BASE=127.0.0.1:" in log
+    # The base was loaded into the board's engine (or already there) and is named as builds here name it.
+    assert re.search(r"rvconform/debian:bookworm-amd64-\w+: (loading into|already in) the builder's engine", log), log
+    assert "--build-arg BASE=rvconform/debian:bookworm-amd64-" in log
 
 
 def test_an_ssh_builder_is_part_of_the_build_key(sshd, registry_process, tmp_path: Path) -> None:
@@ -137,6 +138,30 @@ def test_a_builder_without_docker_is_named(sshd_without_docker, registry_process
     assert "apt-get install docker.io" in (caught.value.fix or "")
 
 
+def test_a_multi_platform_recipe_through_a_tls_and_password_registry_builds_each_entry_where_it_can(
+        run_suites, sshd, tmp_path: Path) -> None:
+    """busybox (riscv64 + amd64) with an amd64 builder and the run's registry behind TLS and a password: the amd64
+    entry is built on the board (its BuildKit pulls the base with the credentials the CLI here hands it, its
+    engine trusts the run's CA, the push carries the credentials), the riscv64 entry here; one index, pulled by
+    tag on the local board natively and emulated. The CA written under the board engine's certs.d is gone."""
+    recipes = tmp_path / "recipes"
+    shutil.copytree(GOOD_IMAGES / "busybox", recipes / "busybox")
+    result = run_suites("--builder", sshd.url("docker"), "--board", "local", "--registry-tls", "--registry-auth",
+                        "-k", "test_build or test_index or test_pull or uname", recipes=recipes, cli=True, timeout=1200)
+    outcomes = result.outcomes()
+    for name in ("test_build[busybox-amd64]", "test_build[busybox-riscv64]", "test_index_platforms[busybox]",
+                 "test_pull[busybox-amd64-local]", "test_pull[busybox-riscv64-local]",
+                 "test_command[busybox-amd64-local-uname says x86_64]",
+                 "test_command[busybox-riscv64-local-uname says riscv64]"):
+        assert outcomes.get(name) == "passed", f"{name}: {outcomes.get(name)}\n{result.output[-4000:]}"
+    assert result.returncode == 0, result.output[-4000:]
+    amd64 = (result.reports / "logs" / "build-busybox-amd64.log").read_text()
+    riscv64 = (result.reports / "logs" / "build-busybox-riscv64.log").read_text()
+    assert f"native build on {sshd.url('docker')}" in amd64
+    assert "built here, not on the builder" in riscv64 and "natively for linux/amd64 only" in riscv64
+    assert not list(Path("/etc/docker/certs.d").glob("127.0.0.1:*/rvconform-*.crt")), "the builder's CA stays"
+
+
 @pytest.fixture
 def sshd_without_docker(tmp_path: Path):
     """An sshd whose sessions have a PATH without docker (as a board with only containerd would)."""
@@ -161,29 +186,24 @@ def sshd_without_docker(tmp_path: Path):
 
 @pytest.mark.slow
 def test_busybox_built_natively_on_the_qemu_board_passes_the_suites(run_suites, tmp_path: Path) -> None:
-    """The shipped busybox recipe, its builder stage on sid (bookworm has no riscv64), built by the VM's docker
-    and pushed from the VM; then the same checks as the QEMU-built image (the suites, on the local board)."""
+    """The shipped busybox recipe (riscv64 + amd64), its builder stage on sid (bookworm has no riscv64): the
+    riscv64 entry built by the VM's docker and pushed from the VM, the amd64 entry here, through the run's TLS
+    and password registry; then the same checks as the QEMU-built image (the suites, on the local board)."""
     recipes = tmp_path / "recipes"
     shutil.copytree(GOOD_IMAGES / "busybox", recipes / "busybox")
     toml = recipes / "busybox" / "image.toml"
     # The copy is outside git, so no build (here or native) can carry the OCI labels taken from git: not expected.
-    # riscv64 only: the VM builds natively for its own platform (the shipped recipe also has an amd64 entry).
-    toml.write_text(_riscv64_only(toml.read_text()).replace('image = "debian:bookworm"', 'image = "debian:sid"')
+    toml.write_text(toml.read_text().replace('image = "debian:bookworm"', 'image = "debian:sid"')
                     .replace("oci_labels = true", "oci_labels = false"))
-    result = run_suites("--builder", "qemu", "--board", "local", recipes=recipes, timeout=3600)
+    result = run_suites("--builder", "qemu", "--board", "local", "--registry-tls", "--registry-auth",
+                        recipes=recipes, timeout=3600)
     outcomes = result.outcomes()
     failed = {name: outcome for name, outcome in outcomes.items() if outcome not in ("passed", "skipped")}
     assert failed == {}, result.output[-6000:]
-    for name in ("test_build[busybox]", "test_manifest_platform[busybox]", "test_elf_files[busybox]",
-                 "test_pull[busybox-local]", "test_command[busybox-local-uname says riscv64]"):
+    for name in ("test_build[busybox-riscv64]", "test_index_platforms[busybox]",
+                 "test_manifest_platform[busybox-riscv64]", "test_elf_files[busybox-riscv64]",
+                 "test_pull[busybox-riscv64-local]", "test_command[busybox-riscv64-local-uname says riscv64]",
+                 "test_pull[busybox-amd64-local]"):
         assert outcomes.get(name) == "passed", f"{name}: {outcomes.get(name)}\n{result.output[-3000:]}"
-    log = (result.reports / "logs" / "build-busybox.log").read_text()
-    assert "native build on qemu" in log
-
-
-def _riscv64_only(recipe: str) -> str:
-    """A multi-platform image.toml narrowed to linux/riscv64: its other platforms' sources and checks dropped."""
-    tables = re.split(r"(?m)^(?=\[)", recipe)
-    amd64 = re.compile(r'(?m)^platforms? = .*linux/amd64"\]?$')
-    kept = [tables[0], *(table for table in tables[1:] if not amd64.search(table))]
-    return "".join(kept).replace('platforms = ["linux/riscv64", "linux/amd64"]', 'platform = "linux/riscv64"')
+    assert "native build on qemu" in (result.reports / "logs" / "build-busybox-riscv64.log").read_text()
+    assert "built here, not on the builder qemu" in (result.reports / "logs" / "build-busybox-amd64.log").read_text()
