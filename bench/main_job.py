@@ -1,7 +1,7 @@
 """The main job (`rvconform run`) from a cold build cache, then warm with nothing changed, then warm
 with pytest-xdist (-n auto): wall-clock times and ratios, measured side by side in one run.
 
-    python bench/main_job.py [--skip-cold] [--cold-parallel]
+    python bench/main_job.py [--skip-cold] [--cold-parallel] [--recipe NAME ...]
 
 Cold means BuildKit's cache and the kept registry storage are emptied first (base images, sources
 and blobs stay cached). --cold-parallel adds a second cold run with -n auto (another full build).
@@ -31,11 +31,13 @@ def make_cold() -> None:
     shutil.rmtree(cache_dir("registry") / "storage", ignore_errors=True)
 
 
-def timed_run(label: str, *args: str) -> float:
+def timed_run(label: str, *args: str, recipes: tuple[str, ...] = ()) -> float:
     reports = Path(tempfile.mkdtemp(prefix="rvconform-bench-"))
     started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--reports", str(reports),
-                             "-p", "no:cacheprovider", "-q", *args], cwd=ROOT, capture_output=True, text=True)
+                             "-p", "no:cacheprovider", "-q", *args,
+                             *(arg for name in recipes for arg in ("--recipe", name))],
+                            cwd=ROOT, capture_output=True, text=True)
     seconds = time.monotonic() - started
     builds = [p.get("value") for p in ET.parse(reports / "junit.xml").iter("property") if p.get("name") == "build"]
     verdicts = {key: sum(1 for _ in ET.parse(reports / "junit.xml").iter(key)) for key in ("failure", "error")}
@@ -53,17 +55,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-cold", action="store_true", help="only the warm runs")
     parser.add_argument("--cold-parallel", action="store_true", help="also a cold run with -n auto")
+    parser.add_argument("--recipe", action="append", default=[], metavar="NAME",
+                        help="only these recipes (repeat it; default: all)")
     args = parser.parse_args()
-    print("main job (rvconform run, all recipes, board local)")
+    recipes = tuple(args.recipe)
+    print(f"main job (rvconform run, {', '.join(recipes) or 'all recipes'}, board local)")
     if args.cold_parallel:
         make_cold()
-        cold_parallel = timed_run("cold, -n auto", "-n", "auto")
+        cold_parallel = timed_run("cold, -n auto", "-n", "auto", recipes=recipes)
     cold = None
     if not args.skip_cold:
         make_cold()
-        cold = timed_run("cold, -n 0")
-    warm = timed_run("warm (nothing changed), -n 0")
-    warm_parallel = timed_run("warm (nothing changed), -n auto", "-n", "auto")
+        cold = timed_run("cold, -n 0", recipes=recipes)
+    warm = timed_run("warm (nothing changed), -n 0", recipes=recipes)
+    warm_parallel = timed_run("warm (nothing changed), -n auto", "-n", "auto", recipes=recipes)
     if cold:
         print(f"  ratio cold / warm: {cold / warm:.1f}x")
     if args.cold_parallel and cold:

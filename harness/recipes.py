@@ -111,6 +111,13 @@ class Recipe:
     declared: DeclaredChecks = field(default_factory=DeclaredChecks)
     ready: Readiness | None = None
 
+    def __hash__(self) -> int:
+        # Hashable (equal recipes hash alike), so pytest orders the suites' tests recipe by recipe: it groups
+        # session-scoped parameters by value only when the value hashes, else by their index in each test's
+        # own list, which differs between tests whose recipes are filtered differently; then every switch of
+        # recipe tore down and set up its build, pull and container again.
+        return hash((self.name, self.dir, self.platform))
+
     @property
     def repository(self) -> str:
         """Repository path in a registry, e.g. ``riscv64/redis``: named after the first declared platform, so

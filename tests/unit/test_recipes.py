@@ -123,3 +123,14 @@ def test_a_missing_recipes_directory_is_named(tmp_path: Path) -> None:
 def test_the_shipped_recipes_load() -> None:
     recipes = load_recipes(Path(__file__).parents[2] / "fixtures" / "images")
     assert {"redis", "nginx", "redis-cli"} <= {r.name for r in recipes}
+
+
+def test_recipes_hash_so_pytest_groups_their_tests_by_recipe() -> None:
+    """pytest groups session-scoped parameters by value only when the value hashes; a recipe holds dicts, so it
+    needs a hash of its own, equal for equal recipes and distinct per platform view."""
+    shipped = Path(__file__).parents[2] / "fixtures" / "images"
+    redis, again = load_recipe(shipped / "redis"), load_recipe(shipped / "redis")
+    assert redis == again and hash(redis) == hash(again)
+    busybox = load_recipe(shipped / "busybox")
+    riscv64, amd64 = busybox.for_platform("linux/riscv64"), busybox.for_platform("linux/amd64")
+    assert len({redis, riscv64, amd64, busybox.for_platform("linux/riscv64")}) == 3
