@@ -138,31 +138,31 @@ class Builder:
         command = buildkit_argv(recipe, context, ref, build_args, labels)
         with log_path.open("a") as log:
             log.write("$ " + " ".join(command) + "\n")
-        returncode = run_build_cli(command, {"DOCKER_BUILDKIT": "1"}, log_path, self.timeout,
-                                   self.record_process, f"build of {recipe.name}")
-        if returncode is None:
-            raise _build_error(recipe, f"did not finish within {self.timeout:.0f} s", log_path)
-        if returncode != 0:
-            raise _build_error(recipe, f"failed (exit {returncode})", log_path)
+        failure = run_build_cli(command, {"DOCKER_BUILDKIT": "1"}, log_path, self.timeout, self.record_process,
+                                f"build of {recipe.name}")
+        if failure:
+            raise _build_error(recipe, failure, log_path)
 
 
 def run_build_cli(command: list[str], env: dict[str, str], log_path: Path, timeout: float,
-                  record_process: Callable[[int, str], None] | None, what: str) -> int | None:
-    """Run a build CLI with ``env`` added to this process's, its output appended to ``log_path``; its exit
-    status, or None when it did not finish within ``timeout`` (it is stopped then, as on Ctrl-C or SIGTERM)."""
+                  record_process: Callable[[int, str], None] | None, what: str) -> str | None:
+    """Run a build CLI with ``env`` added to this process's, its output appended to ``log_path``; None when it
+    succeeded, else how it failed ("failed (exit 1)", or "did not finish within N s": it is stopped then, as on
+    Ctrl-C or SIGTERM)."""
     with log_path.open("a") as log:
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **env},
                                    stdin=subprocess.DEVNULL)
         if record_process:  # a run killed mid-build leaves the CLI running: its sweep stops it
             record_process(process.pid, what)
         try:
-            return process.wait(timeout=timeout)
+            returncode = process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             _end(process)
-            return None
+            return f"did not finish within {timeout:.0f} s"
         except BaseException:  # Ctrl-C, SIGTERM: the CLI's end cancels the engine's build
             _end(process)
             raise
+    return f"failed (exit {returncode})" if returncode != 0 else None
 
 
 def _end(process: subprocess.Popen[bytes]) -> None:

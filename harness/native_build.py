@@ -176,12 +176,10 @@ class NativeBuilder:
         with log_path.open("a") as log:
             log.write(f"$ DOCKER_HOST=<{self.builder_url}> " + " ".join(command) + "\n")
         env = {"DOCKER_BUILDKIT": "1", "DOCKER_HOST": engine.docker_url}
-        returncode = run_build_cli(command, env, log_path, self.timeout, self.record_process,
-                                   f"native build of {recipe.name} on {self.builder_url}")
-        if returncode is None:
-            raise self._error(recipe, f"did not finish within {self.timeout:.0f} s", log_path)
-        if returncode != 0:
-            raise self._error(recipe, f"failed (exit {returncode})", log_path)
+        failure = run_build_cli(command, env, log_path, self.timeout, self.record_process,
+                                f"native build of {recipe.name} on {self.builder_url}")
+        if failure:
+            raise self._error(recipe, failure, log_path)
 
     def _error(self, recipe: Recipe, what: str, log_path: Path) -> BuildError:
         return BuildError(
