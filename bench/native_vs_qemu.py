@@ -7,8 +7,8 @@ real hardware).
                                    [--native redis]
 
 Before the local builds BuildKit's cache here is emptied (`docker builder prune -af`); the VM boots from its
-pristine image, so its engine's cache is empty. Bases and sources stay cached; the native build pulls its base
-from the registry (pushed there from the cache), which its time includes. The VM's boot and docker's start in
+pristine image, so its engine's cache is empty. Bases and sources stay cached; the native build's bases are
+loaded into the board's engine from this machine's (`docker save` through the SSH tunnel), which its time includes. The VM's boot and docker's start in
 it are timed apart. This empties the build cache of the machine: the next run rebuilds everything once.
 """
 
