@@ -8,8 +8,9 @@ real hardware).
 
 Before the local builds BuildKit's cache here is emptied (`docker builder prune -af`); the VM boots from its
 pristine image, so its engine's cache is empty. Bases and sources stay cached; the native build's bases are
-loaded into the board's engine from this machine's (`docker save` through the SSH tunnel), which its time includes. The VM's boot and docker's start in
-it are timed apart. This empties the build cache of the machine: the next run rebuilds everything once.
+loaded into the board's engine from this machine's (`docker save` through the SSH tunnel), which its time
+includes. The VM's boot and docker's start in it are timed apart. This empties the build cache of the machine:
+the next run rebuilds everything once.
 """
 
 from __future__ import annotations

@@ -101,7 +101,7 @@ def _start(config: pytest.Config) -> None:
     if settings.reports_dir and worker is None:
         _enable_reports(config, settings.reports_dir)
     if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
-        config.option.dist = "loadgroup"  # honours the board groups above; otherwise like "load"
+        config.option.dist = "loadgroup"  # pytest_xdist_make_scheduler keeps each board's tests in one worker
 
 
 def know_registries(settings: Settings) -> None:
@@ -226,20 +226,39 @@ def _recipes(config: pytest.Config) -> list[Recipe]:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Stop with the recipe error (pytest prints it as a usage error, no traceback); keep each board's tests
-    in one xdist worker group: a remote board has one connection and its forwarded ports, and two workers'
-    boards on the local engine would pull an image from under each other's containers (a pull first removes
-    the local copy; closing a board removes what it pulled). Builds and image checks still spread."""
+    """Stop with the recipe error (pytest prints it as a usage error, no traceback); in an xdist worker, record
+    each board's tests as one group for the controller's scheduler (``harness.board_groups``)."""
     if not _active(config):
         return
     error = config.stash.get(_INPUT_ERROR, None)
     if error is not None:
         raise pytest.UsageError(str(error))
     _deselect_foreign_platforms(config, items)
+    worker = getattr(config, "workerinput", None)
+    if worker is not None:
+        from harness.board_groups import write_board_groups  # imports xdist's scheduler: xdist processes only
+
+        write_board_groups(config.stash[RUN].dir, worker["workerid"], _board_groups(items))
+
+
+def _board_groups(items: list[pytest.Item]) -> dict[str, str]:
+    """Each board test's node id -> its board's group."""
+    groups = {}
     for item in items:
         url = item.callspec.params.get("board_url") if hasattr(item, "callspec") else None
         if url:
-            item.add_marker(pytest.mark.xdist_group(f"board-{board_id(url)}"))
+            groups[item.nodeid] = f"board-{board_id(url)}"
+    return groups
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """pytest-xdist: spread the tests, keeping each board's in one worker (``harness.board_groups``)."""
+    if not _active(config) or config.getvalue("dist") != "loadgroup":
+        return None
+    from harness.board_groups import BoardGroupScheduling  # imports xdist's scheduler: xdist processes only
+
+    return BoardGroupScheduling(config, log, config.stash[RUN].dir)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -1,4 +1,5 @@
-"""The spawned registry: answers, keeps its log, is shared by xdist workers with one build per recipe."""
+"""The spawned registry: answers, keeps its log, is shared by xdist workers with one build per recipe; xdist keeps a
+board's tests in one worker."""
 
 import re
 import time
@@ -25,9 +26,17 @@ def test_an_unreachable_registry_is_named_within_seconds() -> None:
     assert time.monotonic() - started < 10
 
 
-def test_xdist_workers_share_one_registry_and_one_build_per_recipe(run_suites, recipes_dir) -> None:
-    run = run_suites("-n", "2", recipes=recipes_dir("tiny", "over-budget"))
+def test_xdist_workers_share_one_registry_and_one_build_per_recipe_and_each_board_stays_in_one_worker(
+    run_suites, recipes_dir) -> None:
+    run = run_suites("-n", "2", "-v", recipes=recipes_dir("tiny", "over-budget"))
     assert run.outcome("test_pull[tiny-local]") == "passed", run.output
+    workers = {test: worker for worker, test in re.findall(r"^\[(gw\d+)\] .*?(?:PASSED|FAILED|ERROR|SKIPPED) (\S+)",
+                                                          run.output, re.MULTILINE)}
+    board_tests = [test for test in workers if re.search(r"[\[-]local\]$", test)]
+    assert board_tests and len(workers) > len(board_tests), run.output
+    assert {workers[test] for test in board_tests} == {workers[board_tests[0]]}, \
+        f"the local board's tests ran in more than one worker: {[(t, workers[t]) for t in board_tests]}"
+    assert len(set(workers.values())) == 2, f"the other tests did not spread: {workers}"
     registries = {v.properties["image"].split("/")[0] for v in run.verdicts.values() if "image" in v.properties}
     assert len(registries) == 1, registries
     log = (run.reports / "logs" / "registry.log").read_text()
