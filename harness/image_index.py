@@ -46,9 +46,19 @@ def index_body(entries: list[IndexEntry]) -> dict[str, Any]:
 
 
 def entries_of(body: dict[str, Any]) -> list[IndexEntry]:
-    """The entries of an index body as the registry served it."""
+    """The platform entries of an index body as the registry served it. Attestation manifests (buildx's
+    provenance and SBOM, on by default since buildx 0.10) describe an entry rather than run anywhere: they are
+    left out, so an index from ``docker buildx build --push`` lists just its platforms."""
     return [IndexEntry(entry_platform(entry), entry.get("digest", ""), entry.get("size", 0), entry.get("mediaType", ""))
-            for entry in body.get("manifests", [])]
+            for entry in body.get("manifests", []) if not is_attestation(entry)]
+
+
+def is_attestation(entry: dict[str, Any]) -> bool:
+    """Whether an index entry is an attestation manifest: buildx marks it with the annotation
+    ``vnd.docker.reference.type: attestation-manifest`` and the platform unknown/unknown."""
+    annotations = entry.get("annotations") or {}
+    return annotations.get("vnd.docker.reference.type") == "attestation-manifest" or \
+        entry_platform(entry) == "unknown/unknown"
 
 
 def _os_arch(platform: str) -> str:

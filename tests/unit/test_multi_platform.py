@@ -121,6 +121,18 @@ def test_the_index_body_round_trips_its_entries() -> None:
     assert entries_of(body) == listed and entry_for(listed, "linux/arm64") == listed[1]
 
 
+def test_buildx_attestation_manifests_are_not_platform_entries() -> None:
+    """The shape `docker buildx build --platform linux/riscv64,linux/amd64 --push` gives (provenance on)."""
+    listed = [IndexEntry("linux/riscv64", SHA, 10, "m"), IndexEntry("linux/amd64", SHA, 11, "m")]
+    body = index_body(listed)
+    body["manifests"] += [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": SHA, "size": 840,
+                           "annotations": {"vnd.docker.reference.digest": SHA,
+                                           "vnd.docker.reference.type": "attestation-manifest"},
+                           "platform": {"architecture": "unknown", "os": "unknown"}} for _ in listed]
+    assert entries_of(body) == listed
+    assert index_problems(entries_of(body), DECLARED) == []
+
+
 def test_a_view_of_an_index_is_pinned_to_its_entry() -> None:
     image = BuiltImage("b", ImageRef("r:5", "riscv64/b", "1", "sha256:index"), "", 0.0,
                        entries=(("linux/riscv64", "sha256:rv"), ("linux/amd64", "sha256:x86")))
