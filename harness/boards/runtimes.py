@@ -10,7 +10,7 @@ import shlex
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from harness.boards.base import CommandResult, RunSpec
 from harness.boards.runtime_output import (
@@ -112,6 +112,24 @@ def _env_args(flag: str, env: dict[str, str]) -> list[str]:
     return [arg for key, value in env.items() for arg in (flag, f"{key}={value}")]
 
 
+@dataclass(frozen=True)
+class EnvPassing:
+    """How a runtime command gets a container's environment: ``args`` on its command line, ``stdin`` as its input."""
+
+    args: list[str]
+    stdin: bytes | None
+
+
+def pass_env(flag: str, env: dict[str, str]) -> EnvPassing:
+    """``env`` as an env file on the command's stdin (``--env-file /dev/stdin``: docker, podman and ctr run all
+    read one KEY=VALUE a line), so the values stay off the board's process list, which every user of the board
+    can read. A value with a line break cannot be one line of an env file: it goes on the command line (``flag``)."""
+    in_file = {key: value for key, value in env.items() if "\n" not in value and "\r" not in value}
+    on_line = {key: value for key, value in env.items() if key not in in_file}
+    stdin = "".join(f"{key}={value}\n" for key, value in in_file.items()).encode() if in_file else None
+    return EnvPassing([*(["--env-file", "/dev/stdin"] if in_file else []), *_env_args(flag, on_line)], stdin)
+
+
 def _shell_status(result: CommandResult, failure_statuses: tuple[int, ...]) -> CommandResult:
     """``result`` with the shell's 127/126 when the runtime could not start the process, the runtime's
     message on stderr (the docker CLI prints it on stdout); runtimes give that case their own numbers
@@ -156,7 +174,7 @@ class DockerCli(Runtime):
 
     def _create_args(self, name: str, spec: RunSpec) -> list[str]:
         self._ensure_network()
-        args = ["--name", name, "--network", self.network, *self._labels(), *_env_args("-e", spec.env)]
+        args = ["--name", name, "--network", self.network, *self._labels(), *pass_env("-e", spec.env).args]
         if spec.user:
             args += ["--user", spec.user]
         if spec.replace_entrypoint:
@@ -173,12 +191,12 @@ class DockerCli(Runtime):
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         ports = [arg for port in spec.ports for arg in ("-p", f"127.0.0.1::{port}")]
         self.transport.check([self.program, "run", "-d", *self._create_args(name, spec), *ports,
-                              *self._image_and_command(ref, spec)])
+                              *self._image_and_command(ref, spec)], stdin=pass_env("-e", spec.env).stdin)
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
         argv = [self.program, "run", "--rm", *self._create_args(name, spec), *self._image_and_command(ref, spec)]
         try:
-            result = self.transport.run(argv, timeout)
+            result = self.transport.run(argv, timeout, pass_env("-e", spec.env).stdin)
         except BoardUnreachable:
             raise
         except BoardError:
@@ -188,8 +206,9 @@ class DockerCli(Runtime):
 
     def exec(self, name: str, command: tuple[str, ...], env: dict[str, str], user: str | None,
              timeout: float) -> CommandResult:
-        argv = [self.program, "exec", *_env_args("-e", env), *(["--user", user] if user else []), name, *command]
-        result = _shell_status(self.transport.run(argv, timeout), (125, 126, 127))
+        environment = pass_env("-e", env)
+        argv = [self.program, "exec", *environment.args, *(["--user", user] if user else []), name, *command]
+        result = _shell_status(self.transport.run(argv, timeout, environment.stdin), (125, 126, 127))
         if result.exit_status not in (0, 126, 127) and _NO_CONTAINER.search(result.stderr):
             raise BoardError(f"{self.transport.board}: cannot exec in {name}: {result.stderr.strip()[-300:]}",
                              fix="exec into a running container the board started and has not removed")
@@ -297,7 +316,7 @@ class Containerd(Runtime):
 
     def _run_args(self, name: str, spec: RunSpec) -> list[str]:
         args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]
-        args += _env_args("--env", spec.env)
+        args += pass_env("--env", spec.env).args
         return [*args, "--user", spec.user] if spec.user else args
 
     def _log_uri(self, name: str) -> str:
@@ -306,13 +325,13 @@ class Containerd(Runtime):
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         self.transport.check(["mkdir", "-p", LOG_DIR])
         self._check_ctr([*self.ctr, "run", "-d", self._log_uri(name), *self._run_args(name, spec), ref, name,
-                         *(spec.process or ())])
+                         *(spec.process or ())], stdin=pass_env("--env", spec.env).stdin)
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
         # Without -d, ctr passes the container's stdout and stderr through as its own: apart.
         argv = [*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name, *(spec.process or ())]
         try:
-            result = self.transport.run(argv, timeout)
+            result = self.transport.run(argv, timeout, pass_env("--env", spec.env).stdin)
         except BoardUnreachable:
             raise
         except BoardError:
@@ -372,8 +391,8 @@ class Containerd(Runtime):
     def _task_status(self, name: str) -> str | None:
         return ctr_task_status(self.transport.check([*self.ctr, "tasks", "ls"]), name)
 
-    def _check_ctr(self, argv: list[str]) -> None:
-        result = self.transport.run(argv)
+    def _check_ctr(self, argv: list[str], stdin: bytes | None = None) -> None:
+        result = self.transport.run(argv, stdin=stdin)
         self._refuse_unknown_flag(result)
         if result.exit_status != 0:
             # The subcommand only: the process's arguments may carry secrets.

@@ -34,6 +34,8 @@ POLITE_SERVER = ("sh", "-c", 'echo started; trap "echo got-term; exit 0" TERM; '
 #: The tiny image with an entrypoint of its own, to see it replaced and cleared.
 IMAGE_ENTRYPOINT = ("echo", "image-entrypoint")
 TINY = Path(__file__).parent / "images" / "tiny"
+#: Values an env file must carry exactly (spaces at both ends), and one it cannot (a line break).
+ENVIRONMENT = {"GREETING": " hello there ", "LINES": "two\nlines"}
 BOARDS = ["local", "ssh-docker", "ssh-podman", pytest.param("qemu", marks=pytest.mark.slow)]
 
 
@@ -162,8 +164,9 @@ def with_entrypoint(pulled_on: Board, entrypoint_image):
 
 @pytest.fixture
 def sleeper(pulled_on: Board, tiny_image):
-    """A running container of the tiny image (its own command: sleep, which as PID 1 ignores SIGTERM)."""
-    container = pulled_on.run(tiny_image.ref, RunSpec(name="sleeper"))
+    """A running container of the tiny image (its own command: sleep, which as PID 1 ignores SIGTERM), started
+    with ENVIRONMENT."""
+    container = pulled_on.run(tiny_image.ref, RunSpec(name="sleeper", env=ENVIRONMENT))
     yield container
     pulled_on.remove(container)
 
@@ -175,10 +178,10 @@ def test_run_once_gives_stdout_and_stderr_apart(pulled_on: Board, tiny_image) ->
 
 
 def test_run_once_as_a_user_with_an_environment(pulled_on: Board, tiny_image) -> None:
-    spec = RunSpec(name="user", command=("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING"'), user="65534:65534",
-                   env={"GREETING": "hello there"})
+    spec = RunSpec(name="user", command=("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING|$LINES"'),
+                   user="65534:65534", env=ENVIRONMENT)
     result = pulled_on.run_once(tiny_image.ref, spec)
-    assert (result.exit_status, result.stdout) == (0, "65534:65534 hello there\n"), result
+    assert (result.exit_status, result.stdout) == (0, "65534:65534  hello there |two\nlines\n"), result
 
 
 def test_run_once_of_a_missing_program_exits_127_saying_so(pulled_on: Board, tiny_image) -> None:
@@ -214,10 +217,12 @@ def test_exec_gives_exit_status_stdout_and_stderr_apart(pulled_on: Board, sleepe
 
 
 def test_exec_as_a_user_with_an_environment(pulled_on: Board, sleeper: Container) -> None:
-    command = ("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING"')
-    result = pulled_on.exec(sleeper, command, env={"GREETING": "hello there"}, user="65534:65534")
-    assert (result.exit_status, result.stdout) == (0, "65534:65534 hello there\n"), result
+    command = ("sh", "-c", 'echo "$(id -u):$(id -g) $GREETING|$LINES"')
+    result = pulled_on.exec(sleeper, command, env=ENVIRONMENT, user="65534:65534")
+    assert (result.exit_status, result.stdout) == (0, "65534:65534  hello there |two\nlines\n"), result
     assert pulled_on.exec(sleeper, ("id", "-u")).stdout == "0\n", "the image's user when none is given"
+    started_with = pulled_on.exec(sleeper, ("sh", "-c", 'echo "$GREETING|$LINES"'))
+    assert started_with.stdout == " hello there |two\nlines\n", "the environment the container started with"
 
 
 def test_exec_of_a_missing_program_exits_127_saying_so(pulled_on: Board, sleeper: Container) -> None:
