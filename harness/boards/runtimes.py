@@ -172,9 +172,9 @@ class DockerCli(Runtime):
             self.transport.check([self.program, "network", "create", *self._labels(), self.network])
             self._network_made = True
 
-    def _create_args(self, name: str, spec: RunSpec) -> list[str]:
+    def _create_args(self, name: str, spec: RunSpec, environment: EnvPassing) -> list[str]:
         self._ensure_network()
-        args = ["--name", name, "--network", self.network, *self._labels(), *pass_env("-e", spec.env).args]
+        args = ["--name", name, "--network", self.network, *self._labels(), *environment.args]
         if spec.user:
             args += ["--user", spec.user]
         if spec.replace_entrypoint:
@@ -190,13 +190,16 @@ class DockerCli(Runtime):
 
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         ports = [arg for port in spec.ports for arg in ("-p", f"127.0.0.1::{port}")]
-        self.transport.check([self.program, "run", "-d", *self._create_args(name, spec), *ports,
-                              *self._image_and_command(ref, spec)], stdin=pass_env("-e", spec.env).stdin)
+        environment = pass_env("-e", spec.env)
+        self.transport.check([self.program, "run", "-d", *self._create_args(name, spec, environment), *ports,
+                              *self._image_and_command(ref, spec)], stdin=environment.stdin)
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
-        argv = [self.program, "run", "--rm", *self._create_args(name, spec), *self._image_and_command(ref, spec)]
+        environment = pass_env("-e", spec.env)
+        argv = [self.program, "run", "--rm", *self._create_args(name, spec, environment),
+                *self._image_and_command(ref, spec)]
         try:
-            result = self.transport.run(argv, timeout, pass_env("-e", spec.env).stdin)
+            result = self.transport.run(argv, timeout, environment.stdin)
         except BoardUnreachable:
             raise
         except BoardError:
@@ -314,9 +317,9 @@ class Containerd(Runtime):
     def remove_image(self, ref: str, force: bool = True) -> None:
         self.transport.run([*self.ctr, "images", "rm", ref])  # a container keeps its snapshot either way
 
-    def _run_args(self, name: str, spec: RunSpec) -> list[str]:
+    def _run_args(self, spec: RunSpec, environment: EnvPassing) -> list[str]:
         args = ["--net-host", *(arg for k, v in self.labels.items() for arg in ("--label", f"{k}={v}"))]
-        args += pass_env("--env", spec.env).args
+        args += environment.args
         return [*args, "--user", spec.user] if spec.user else args
 
     def _log_uri(self, name: str) -> str:
@@ -324,14 +327,16 @@ class Containerd(Runtime):
 
     def start(self, ref: str, name: str, spec: RunSpec) -> None:
         self.transport.check(["mkdir", "-p", LOG_DIR])
-        self._check_ctr([*self.ctr, "run", "-d", self._log_uri(name), *self._run_args(name, spec), ref, name,
-                         *(spec.process or ())], stdin=pass_env("--env", spec.env).stdin)
+        environment = pass_env("--env", spec.env)
+        self._check_ctr([*self.ctr, "run", "-d", self._log_uri(name), *self._run_args(spec, environment), ref, name,
+                         *(spec.process or ())], stdin=environment.stdin)
 
     def run_once(self, ref: str, name: str, spec: RunSpec, timeout: float) -> CommandResult:
         # Without -d, ctr passes the container's stdout and stderr through as its own: apart.
-        argv = [*self.ctr, "run", "--rm", *self._run_args(name, spec), ref, name, *(spec.process or ())]
+        environment = pass_env("--env", spec.env)
+        argv = [*self.ctr, "run", "--rm", *self._run_args(spec, environment), ref, name, *(spec.process or ())]
         try:
-            result = self.transport.run(argv, timeout, pass_env("--env", spec.env).stdin)
+            result = self.transport.run(argv, timeout, environment.stdin)
         except BoardUnreachable:
             raise
         except BoardError:
