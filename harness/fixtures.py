@@ -51,10 +51,13 @@ class Outcome(Generic[T]):
     value: T | None = None
     error: Exception | None = None
 
-    def require(self, step: str, see: str) -> T:
-        """The value, or fail the calling fixture with a short pointer to the step's own test."""
+    def require(self, step: str, see: str, request: pytest.FixtureRequest) -> T:
+        """The value, or fail the calling fixture with a short pointer to the step's own test; with the
+        whole message when that test is not in this run (deselected with -k, say), so the cause is seen."""
         __tracebackhide__ = True
         if self.error is not None:
+            if all(item.name != see for item in request.session.items):
+                pytest.fail(f"{step} failed: {self.error}", pytrace=False)
             first_line = str(self.error).splitlines()[0]
             pytest.fail(f"{step} failed, see {see}: {first_line}", pytrace=False)
         return self.value  # type: ignore[return-value]
@@ -169,13 +172,14 @@ def built(image_supply: ImageSupply, recipe: Recipe) -> Outcome[BuiltImage]:
 
 
 @pytest.fixture(scope="session")
-def image(built: Outcome[BuiltImage], recipe: Recipe, image_supply: ImageSupply) -> BuiltImage:
+def image(built: Outcome[BuiltImage], recipe: Recipe, image_supply: ImageSupply,
+          request: pytest.FixtureRequest) -> BuiltImage:
     """The recipe's pushed image (for a multi-platform recipe's view: pinned to its platform's entry of the
     index); a failed build fails here, pointing at test_build.
 
     Its sizes are measured here too, so every test's report can carry them.
     """
-    value = built.require(f"build of {recipe.name}", f"test_build[{recipe.view_id}]")
+    value = built.require(f"build of {recipe.name}", f"test_build[{recipe.view_id}]", request)
     with contextlib.suppress(Exception):  # test_size reports a failure to measure
         image_supply.size(recipe)
     return value.for_platform(recipe.platform) if recipe.multi_platform else value
@@ -207,9 +211,10 @@ def _connect(board_url: str, run: Run, settings: Settings, request: pytest.Fixtu
 
 
 @pytest.fixture(scope="session")
-def board(connected: Outcome[Board], board_url: str) -> Board:
+def board(connected: Outcome[Board], board_url: str, request: pytest.FixtureRequest) -> Board:
     """A reachable board; one that is not fails here, pointing at test_board_reachable (which has the cause)."""
-    return connected.require(f"connecting to board {board_url}", f"test_board_reachable[{board_id(board_url)}]")
+    return connected.require(f"connecting to board {board_url}", f"test_board_reachable[{board_id(board_url)}]",
+                             request)
 
 
 def _run_registry_url(settings: Settings, request: pytest.FixtureRequest) -> str | None:
@@ -243,18 +248,20 @@ def pulled(board: Board, image: BuiltImage, recipe: Recipe, tag_pulled: Outcome[
 
 
 @pytest.fixture(scope="session")
-def on_board(pulled: Outcome[PullResult], recipe: Recipe, board: Board) -> PullResult:
+def on_board(pulled: Outcome[PullResult], recipe: Recipe, board: Board, request: pytest.FixtureRequest) -> PullResult:
     """The recipe's image, pulled on the board; fails pointing at test_pull when the pull failed."""
     return pulled.require(f"pull of {recipe.name} on {board.name}",
-                          f"test_pull[{recipe.view_id}-{board_id(board.name)}]")
+                          f"test_pull[{recipe.view_id}-{board_id(board.name)}]", request)
 
 
 @pytest.fixture(scope="session")
 def started(
-    board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings
+    board: Board, recipe: Recipe, image: BuiltImage, pulled: Outcome[PullResult], rv_settings: Settings,
+    request: pytest.FixtureRequest,
 ) -> Iterator[Outcome[Deployment]]:
     """The recipe's container started on the board and answering, as an outcome."""
-    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.view_id}-{board_id(board.name)}]")
+    pulled.require(f"pull of {recipe.name} on {board.name}", f"test_pull[{recipe.view_id}-{board_id(board.name)}]",
+                   request)
     outcome = _attempt(deploy, board, recipe, image, rv_settings.ready_timeout)
     failed_log = getattr(outcome.error, "container_log", None)
     if failed_log is not None:
@@ -267,11 +274,12 @@ def started(
 
 
 @pytest.fixture
-def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board) -> Deployment:
+def deployment(started: Outcome[Deployment], recipe: Recipe, board: Board, request: pytest.FixtureRequest
+               ) -> Deployment:
     """The recipe's container on the board, still running; fails pointing at test_starts when it did not
     start, and with its exit code and log when it has stopped since (asked again for every test)."""
     running = started.require(f"start of {recipe.name} on {board.name}",
-                              f"test_starts[{recipe.view_id}-{board_id(board.name)}]")
+                              f"test_starts[{recipe.view_id}-{board_id(board.name)}]", request)
     fail_if_stopped(running)
     return running
 
@@ -313,10 +321,11 @@ def index(image: BuiltImage, built: Outcome[BuiltImage]) -> Manifest:
 
 
 @pytest.fixture(scope="session")
-def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe) -> ResolvedImage:
+def resolved_image(resolved: Outcome[ResolvedImage], recipe: Recipe, request: pytest.FixtureRequest
+                   ) -> ResolvedImage:
     """The resolved image; fails pointing at test_manifest_platform when there is none for the platform."""
     return resolved.require(f"finding {recipe.platform} for {recipe.name}",
-                            f"test_manifest_platform[{recipe.view_id}]")
+                            f"test_manifest_platform[{recipe.view_id}]", request)
 
 
 @pytest.fixture(scope="session")

@@ -432,10 +432,10 @@ def test_a_stopped_qemu_vm_fails_its_board_tests_within_the_deadline_naming_the_
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(int(pidfile.read_text().split()[0]), signal.SIGKILL)
     output = result.stdout + result.stderr
-    assert pidfile.exists(), f"the VM did not boot, so it was never stopped:\n{output[-3000:]}"
+    outcome, message = verdict(junit_cases(reports / "junit.xml")["test_pull[tiny-qemu]"])
+    assert pidfile.exists(), f"the VM did not boot, so it was never stopped:\n{message}"
     assert result.returncode == 1, output[-3000:]
     assert "Traceback" not in output and "TimeoutExpired" not in output, output[-3000:]
-    outcome, message = verdict(junit_cases(reports / "junit.xml")["test_pull[tiny-qemu]"])
     assert outcome == "failed", message
     assert "qemu: pull of 10.0.2.2:" in message and "the board stopped answering" in message, message
     pid, run_id, signalled = pidfile.read_text().split()

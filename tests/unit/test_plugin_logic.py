@@ -3,7 +3,7 @@ suite applies to, how a failed step is pointed at, how the options are read."""
 
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -90,12 +90,26 @@ def test_a_test_s_own_parametrize_names_are_read_in_either_form() -> None:
     assert plugin._argnames(pytest.mark.parametrize(argnames=["recipe"], argvalues=[]).mark) == ["recipe"]
 
 
+def _request_selecting(*names: str) -> pytest.FixtureRequest:
+    """A stand-in for a fixture request in a session that selected the tests ``names``."""
+    items = [SimpleNamespace(name=name) for name in names]
+    return cast(pytest.FixtureRequest, SimpleNamespace(session=SimpleNamespace(items=items)))
+
+
 def test_an_outcome_hands_out_its_value_or_points_at_the_step_s_own_test() -> None:
-    assert Outcome(value=3).require("build of tiny", "test_build[tiny]") == 3
+    selected = _request_selecting("test_build[tiny]", "test_pull[tiny-local]")
+    assert Outcome(value=3).require("build of tiny", "test_build[tiny]", selected) == 3
     failed = Outcome(error=RvconformError("build of recipe 'tiny' failed (exit 1)\nstep 3/3 ..."))
     with pytest.raises(pytest.fail.Exception, match=r"^build of tiny failed, see test_build\[tiny\]: build of recipe "
                                                     r"'tiny' failed \(exit 1\)$"):
-        failed.require("build of tiny", "test_build[tiny]")
+        failed.require("build of tiny", "test_build[tiny]", selected)
+
+
+def test_an_outcome_whose_own_test_is_deselected_says_the_whole_cause() -> None:
+    failed = Outcome(error=RvconformError("qemu: the VM did not boot\n--- console ---\nKernel panic"))
+    with pytest.raises(pytest.fail.Exception, match=r"(?s)^connecting to board qemu failed: qemu: the VM did not "
+                                                    r"boot\n--- console ---\nKernel panic$"):
+        failed.require("connecting to board qemu", "test_board_reachable[qemu]", _request_selecting("test_pull[x]"))
 
 
 def test_a_step_s_expected_failures_become_outcomes_and_bugs_propagate() -> None:
