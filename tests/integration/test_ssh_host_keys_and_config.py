@@ -162,7 +162,7 @@ def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_confi
 
 def test_the_run_s_own_vm_is_reached_without_the_user_s_config_or_known_hosts(sshd, ssh_config) -> None:
     write, _ = ssh_config  # no known key, and a config that would send everything through a dead jump host
-    write("Host *\n    ProxyJump root@127.0.0.1:1\n")
+    write("Host dead-jump\n    HostName 127.0.0.1\n    Port 1\n    ProxyJump none\nHost *\n    ProxyJump dead-jump\n")
     with pytest.raises(BoardUnreachable, match="connection refused"):
         connect(sshd)
     transport = connect(sshd, host_keys=OWN_VM)
