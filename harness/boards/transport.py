@@ -1,5 +1,6 @@
-"""SSH to a board: a paramiko connection (the way the user's ssh goes, the host key checked), with command
-timeouts and port forwards in both directions (the harness reaches a container; the board reaches our registry).
+"""SSH to a board: a paramiko connection (the way the user's ssh goes: through its ProxyCommand or jump hosts,
+every host key checked), with command timeouts and port forwards in both directions (the harness reaches a
+container; the board reaches our registry).
 
 No paramiko channel is ever given to select(): ``Channel.fileno()`` makes a pipe that ``close()`` closes while
 the transport thread may still write to it (data arriving for the channel), which kills the whole connection
@@ -15,13 +16,13 @@ import shlex
 import socket
 import threading
 from collections.abc import Sequence
-from pathlib import Path
 
 import paramiko
 
 from harness.boards.base import CommandResult
 from harness.boards.host_keys import RejectUnknown, changed_key_error, load_known_hosts
-from harness.boards.ssh_route import SshHop, config_path, load_config, resolve_route
+from harness.boards.proxy_command import ProxyProcess
+from harness.boards.ssh_route import SshHop, SshRoute, config_path, load_config, resolve_route
 from harness.boards.url import ACCEPT_NEW, OWN_VM, VERIFY
 from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
 from harness.wait import Deadline, wait_until
@@ -31,6 +32,8 @@ CONNECT_TIMEOUT = 15
 POLL = 0.05
 #: How often a forward looks for data from the board (its latency, one way, at most).
 FORWARD_POLL = 0.01
+#: How long a ProxyCommand under a failed connection gets to end, for its exit status and stderr to be told.
+PROXY_EXIT_WAIT = 1.0
 #: How long a board may take to answer an SSH keepalive before it counts as stopped (asked after a command
 #: outlived its deadline: a stopped or frozen board fails its other tests at once, not one deadline each).
 ANSWER_TIMEOUT = 5.0
@@ -47,9 +50,9 @@ class CommandTimeout(BoardError):
 class SshTransport:
     """One SSH connection to a board; ``open()`` connects (raising BoardUnreachable with the cause).
 
-    It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyJump) and checks the
-    board's host key against their known_hosts (``host_keys``: VERIFY, ACCEPT_NEW or, for a VM this run booted,
-    OWN_VM, which neither reads the ssh config nor checks the key)."""
+    It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyCommand, ProxyJump
+    with any number of hops) and checks each host's key against their known_hosts (``host_keys``: VERIFY,
+    ACCEPT_NEW or, for a VM this run booted, OWN_VM, which neither reads the ssh config nor checks the key)."""
 
     def __init__(self, board: str, user: str | None, host: str, port: int | None, key: str | None,
                  host_keys: str = VERIFY) -> None:
@@ -59,7 +62,8 @@ class SshTransport:
         self._forwards: list[_LocalForward] = []
         self._gone: str | None = None
         self._client: paramiko.SSHClient | None = None
-        self._jump: paramiko.SSHClient | None = None
+        self._jumps: list[paramiko.SSHClient] = []
+        self._proxy: ProxyProcess | None = None
 
     @property
     def client(self) -> paramiko.SSHClient:
@@ -69,51 +73,86 @@ class SshTransport:
         return self._client
 
     def open(self) -> SshTransport:
-        """Connect (through the jump host, if the ssh config names one); returns this transport."""
+        """Connect (through the ProxyCommand and the jump hosts the ssh config names, if any); returns this
+        transport."""
         own_vm = self.host_keys == OWN_VM
         config = load_config(None if own_vm else config_path())
         route = resolve_route(self.host, self.user, self.port, self.key, config)
         try:
-            sock = None
-            if route.jump is not None:
-                self._jump = self._connect(route.jump, route.known_hosts, None, "the jump host ")
-                sock = self._channel_through(self._jump, route.jump, route.board)
-            self._client = self._connect(route.board, route.known_hosts, sock, "")
+            sock = self._start_proxy(route) if route.proxy_command else None
+            for jump, onward in zip(route.jumps, route.hops[1:], strict=True):
+                self._jumps.append(self._connect(jump, sock, "the jump host ", route))
+                sock = self._channel_through(self._jumps[-1], jump, onward)
+            self._client = self._connect(route.board, sock, "", route)
             self._client.get_transport().set_keepalive(15)
             return self
         except BaseException:
             self.close()
             raise
 
-    def _connect(self, hop: SshHop, known_hosts: tuple[Path, ...], sock: paramiko.Channel | None,
-                 role: str) -> paramiko.SSHClient:
+    def _start_proxy(self, route: SshRoute) -> ProxyProcess:
+        """Start the ProxyCommand that carries the connection to the route's first hop."""
+        command, first = route.proxy_command or "", route.hops[0]
+        try:
+            self._proxy = ProxyProcess(command)
+        except OSError as error:  # no shell to run it
+            raise BoardUnreachable(f"{self.board}: cannot start the ProxyCommand `{command}` for {first.name}: "
+                                   f"{error}", fix=f"set SHELL to a shell, or fix ProxyCommand in {route.config}"
+                                   ) from None
+        return self._proxy
+
+    def _connect(self, hop: SshHop, sock: paramiko.Channel | ProxyProcess | None, role: str,
+                 route: SshRoute) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         if self.host_keys == OWN_VM:
             client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
         else:
-            load_known_hosts(client, known_hosts)
+            load_known_hosts(client, hop.known_hosts)
             client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
         try:
             client.connect(hop.hostname, hop.port, hop.user, key_filename=list(hop.key_files) or None, sock=sock,
                            timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT)
             return client
         except paramiko.BadHostKeyException as error:
-            client.close()
-            raise changed_key_error(self.board, hop, error) from None
-        except BoardUnreachable:  # an unknown host key
-            client.close()
-            raise
+            failure = changed_key_error(self.board, hop, error)
+        except BoardUnreachable as error:  # an unknown host key
+            failure = error
         except paramiko.AuthenticationException as error:
-            cause = f"authentication failed ({error}); is the key right and authorized for this user?"
-        except (OSError, paramiko.SSHException) as error:
-            cause = _connect_cause(error)
+            failure = self._unreachable(hop, role, f"authentication failed ({error}); is the key right and "
+                                        "authorized for this user?")
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            # Told before the client closes: closing it ends the ProxyCommand, whose own end is the news.
+            failure = (self._proxy_failure(sock, hop, role, route, error) if isinstance(sock, ProxyProcess)
+                       else self._unreachable(hop, role, _connect_cause(error)))
         client.close()
-        raise BoardUnreachable(f"{self.board}: cannot connect to {role}{hop.name} ({hop.address}): {cause}",
-                               fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH) "
-                               "and its entry in your ssh config")
+        raise failure
+
+    def _unreachable(self, hop: SshHop, role: str, cause: str) -> BoardUnreachable:
+        return BoardUnreachable(f"{self.board}: cannot connect to {role}{hop.name} ({hop.address}): {cause}",
+                                fix="check the board's address, port and key (ssh://USER@HOST:PORT?key=PATH) "
+                                "and its entry in your ssh config")
+
+    def _proxy_failure(self, proxy: ProxyProcess, hop: SshHop, role: str, route: SshRoute,
+                       error: BaseException) -> BoardUnreachable:
+        """The error for a connection through a ProxyCommand that failed: how the command ended and what it
+        said, or, when it still runs, what the connection lacked."""
+        where = f"{self.board}: cannot connect to {role}{hop.name} ({hop.address}) through its ProxyCommand " \
+                f"`{proxy.command}`"
+        status = proxy.exit_status(within=PROXY_EXIT_WAIT)
+        if status is not None:
+            return BoardUnreachable(f"{where}: the command {proxy.how_it_ended(status)}",
+                                    fix=f"run that command by hand to see it fail, then fix it (the ProxyCommand "
+                                    f"of Host {hop.name} in {route.config}), or set `ProxyCommand none` there")
+        if _no_banner(error):
+            cause = (f"the command runs, but no SSH banner came through it within {CONNECT_TIMEOUT} s (it does "
+                     "not reach an SSH server, or waits for input)")
+        else:
+            cause = _connect_cause(error)
+        return BoardUnreachable(f"{where}: {cause}", fix=f"check that the command reaches {hop.name}'s SSH port "
+                                f"(the ProxyCommand of Host {hop.name} in {route.config})")
 
     def _channel_through(self, client: paramiko.SSHClient, jump: SshHop, board: SshHop) -> paramiko.Channel:
-        """A direct-tcpip channel from the jump host to the board: the board's SSH runs over it."""
+        """A direct-tcpip channel from the jump host to the next hop (``board``): its SSH runs over it."""
         try:
             return client.get_transport().open_channel("direct-tcpip", (board.hostname, board.port),
                                                        ("127.0.0.1", 0), timeout=CONNECT_TIMEOUT)
@@ -216,13 +255,16 @@ class SshTransport:
                          f"{failure}", fix="allow TCP forwarding in the board's sshd (AllowTcpForwarding)")
 
     def close(self) -> None:
-        """Stop the forwards and drop the connection (nothing to do when it was never opened)."""
+        """Stop the forwards, drop the connections and end the ProxyCommand (nothing to do when it was never
+        opened)."""
         for forward in self._forwards:
             forward.close()
-        for client in (self._client, self._jump):
+        for client in (self._client, *reversed(self._jumps)):
             if client is not None:
                 with contextlib.suppress(Exception):
                     client.close()
+        if self._proxy is not None:  # closing the first hop's client ends it too, unless it never connected
+            self._proxy.close()
 
 
 class _Running(Exception):
@@ -236,11 +278,16 @@ def _connect_cause(error: BaseException) -> str:
         return "connection refused (nothing listens on that port)"
     if isinstance(error, TimeoutError | socket.timeout):
         return f"no answer within {CONNECT_TIMEOUT} s"
-    # paramiko reports a silent port as a banner error, or (racing its own thread) as a lost session at auth.
-    if "protocol banner" in str(error) or "No existing session" in str(error):
+    if _no_banner(error):
         return (f"the port accepts connections, but no SSH banner within {CONNECT_TIMEOUT} s (not an SSH server, "
                 "or a frozen one)")
     return f"{type(error).__name__}: {error}"
+
+
+def _no_banner(error: BaseException) -> bool:
+    """Whether paramiko's ``error`` says that no SSH banner came: it reports a silent peer as a banner error, or
+    (racing its own thread) as a lost session at auth."""
+    return "protocol banner" in str(error) or "No existing session" in str(error)
 
 
 class _Output:

@@ -1,13 +1,14 @@
 """SSH boards go as the user's own ssh: host keys checked against known_hosts (unknown or changed: a clear error,
-never a connection), ``accept_new_host_key=1`` records a new key, and the ssh_config's Host aliases, IdentityFile
-and ProxyJump are honoured. Real sshd processes on 127.0.0.1; the ssh_config is the tests' own
-(RVCONFORM_SSH_CONFIG), never ~/.ssh."""
+never a connection), ``accept_new_host_key=1`` records a new key, and the ssh_config's Host aliases, IdentityFile,
+ProxyCommand and ProxyJump (several hops) are honoured. Real sshd processes on 127.0.0.1 (and the real ssh client
+as a ProxyCommand); the ssh_config is the tests' own (RVCONFORM_SSH_CONFIG), never ~/.ssh."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
 import time
+import uuid
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,16 @@ def ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
 def jump_sshd(sshd: Sshd, tmp_path: Path):
     """A second sshd, the jump host (TCP forwarding allowed), letting in the same client key as ``sshd``."""
     home = tmp_path / "jump"
+    home.mkdir()
+    server = start_sshd(home, sshd.key.parent)
+    yield server
+    stop_sshd(server)
+
+
+@pytest.fixture
+def second_jump_sshd(sshd: Sshd, tmp_path: Path):
+    """A third sshd, a second jump host, letting in the same client key."""
+    home = tmp_path / "jump2"
     home.mkdir()
     server = start_sshd(home, sshd.key.parent)
     yield server
@@ -162,7 +173,7 @@ def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_confi
 
 def test_the_run_s_own_vm_is_reached_without_the_user_s_config_or_known_hosts(sshd, ssh_config) -> None:
     write, _ = ssh_config  # no known key, and a config that would send everything through a dead jump host
-    write("Host *\n    ProxyJump root@127.0.0.1:1\n")
+    write("Host dead-jump\n    HostName 127.0.0.1\n    Port 1\n    ProxyJump none\nHost *\n    ProxyJump dead-jump\n")
     with pytest.raises(BoardUnreachable, match="connection refused"):
         connect(sshd)
     transport = connect(sshd, host_keys=OWN_VM)
@@ -170,3 +181,141 @@ def test_the_run_s_own_vm_is_reached_without_the_user_s_config_or_known_hosts(ss
         assert transport.check(["echo", "vm"]).strip() == "vm"
     finally:
         transport.close()
+
+
+def accepted(server: Sshd) -> int:
+    """How many logins the server let in so far."""
+    return (server.home / "log").read_text().count("Accepted publickey")
+
+
+def host_block(name: str, server: Sshd, more: str = "") -> str:
+    """An ssh_config Host block for ``server`` (root, the tests' key)."""
+    return (f"Host {name}\n    HostName 127.0.0.1\n    Port {server.port}\n    User root\n"
+            f"    IdentityFile {server.key}\n{more}")
+
+
+def ssh_w_through(server: Sshd, known_hosts: Path) -> str:
+    """A ProxyCommand as a lab writes it: the real ssh client, ``-W`` through ``server`` (the tests' key, the
+    server's host key checked in ``known_hosts``)."""
+    return (f"ssh -F /dev/null -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile={known_hosts} "
+            f"-o GlobalKnownHostsFile=/dev/null -i {server.key} -p {server.port} -W %h:%p root@127.0.0.1")
+
+
+def processes_with(marker: str) -> list[str]:
+    """The command lines of running processes that contain ``marker``."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in text:
+            found.append(text)
+    return found
+
+
+def test_a_proxy_command_reaches_the_board_and_ends_with_it(sshd, jump_sshd, ssh_config, tmp_path) -> None:
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line)  # the board's key only: the jump host is the command's business
+    proxy_known_hosts = tmp_path / "proxy_known_hosts"
+    proxy_known_hosts.write_text(jump_sshd.known_hosts_line)
+    write(host_block("riscv-board", sshd, f"    ProxyCommand {ssh_w_through(jump_sshd, proxy_known_hosts)}\n"))
+    through_jump, on_board = accepted(jump_sshd), accepted(sshd)
+    board = open_board("ssh://riscv-board?runtime=docker", LABELS)
+    try:
+        assert board.kernel_release()
+        assert processes_with(str(proxy_known_hosts)), "the ProxyCommand does not run"
+    finally:
+        board.close()
+    assert accepted(jump_sshd) == through_jump + 1 and accepted(sshd) == on_board + 1
+    assert processes_with(str(proxy_known_hosts)) == [], "the ProxyCommand outlived the board"
+
+
+@pytest.mark.parametrize("command, ended", [
+    ("false", "exited with status 1, printing nothing on stderr"),
+    ("no-such-proxy-tool %h %p", "exited with status 127, saying: "),
+    # ends after the connection started: its end must read as the end, not as a silence until the deadline
+    ("sh -c 'sleep 0.5; echo no route to the lab >&2; exit 3'", "exited with status 3, saying: no route to the lab"),
+    ("ssh -F /dev/null -o BatchMode=yes -p 1 -W %h:%p root@127.0.0.1", "exited with status 255, saying: "
+     "ssh: connect to host 127.0.0.1 port 1: Connection refused"),
+])
+def test_a_proxy_command_that_fails_is_named_within_seconds(sshd, ssh_config, command: str, ended: str) -> None:
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line)
+    config = write(host_block("riscv-board", sshd, f"    ProxyCommand {command}\n"))
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    assert time.monotonic() - started < 5
+    message = str(caught.value)
+    expanded = command.replace("%h", "127.0.0.1").replace("%p", str(sshd.port))
+    assert f"board-under-test: cannot connect to riscv-board (root@127.0.0.1:{sshd.port}) through its ProxyCommand " \
+        f"`{expanded}`: the command {ended}" in message
+    if "no-such" in command:
+        assert "no-such-proxy-tool: not found" in message  # its stderr
+    assert "run that command by hand" in message and f"Host riscv-board in {config}" in message
+    assert "Traceback" not in message
+
+
+def test_a_silent_proxy_command_is_named_at_the_connect_deadline_and_ended(sshd, ssh_config, monkeypatch) -> None:
+    monkeypatch.setattr("harness.boards.transport.CONNECT_TIMEOUT", 2)
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line)
+    marker = f"{1000 + uuid.uuid4().int % 1000}.{uuid.uuid4().int % 10**6}"  # sleep's argument, unique to this test
+    write(host_block("riscv-board", sshd, f"    ProxyCommand sleep {marker}\n"))
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    assert time.monotonic() - started < 2 + 5
+    assert f"through its ProxyCommand `sleep {marker}`: the command runs, but no SSH banner came through it " \
+        "within 2 s" in str(caught.value)
+    assert processes_with(f"sleep {marker}") == [], "the ProxyCommand outlived the failed connection"
+
+
+def test_several_jump_hosts_each_with_its_own_settings_lead_to_the_board(sshd, jump_sshd, second_jump_sshd,
+                                                                         ssh_config) -> None:
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line + jump_sshd.known_hosts_line + second_jump_sshd.known_hosts_line)
+    write(host_block("lab-a", jump_sshd) + host_block("lab-b", second_jump_sshd)
+          + host_block("riscv-board", sshd, "    ProxyJump lab-a,lab-b\n"))
+    before = [accepted(server) for server in (jump_sshd, second_jump_sshd, sshd)]
+    board = SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    try:
+        assert board.check(["echo", "three hops"]).strip() == "three hops"
+    finally:
+        board.close()
+    assert [accepted(server) for server in (jump_sshd, second_jump_sshd, sshd)] == [count + 1 for count in before]
+
+
+def test_a_jump_host_s_own_proxy_jump_and_proxy_command_are_followed(sshd, jump_sshd, second_jump_sshd, ssh_config,
+                                                                     tmp_path) -> None:
+    # board -> ProxyJump lab-b; lab-b -> ProxyJump lab-a; lab-a -> ProxyCommand (ssh -W through the board's sshd)
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line + jump_sshd.known_hosts_line + second_jump_sshd.known_hosts_line)
+    proxy_known_hosts = tmp_path / "proxy_known_hosts"
+    proxy_known_hosts.write_text(sshd.known_hosts_line)
+    write(host_block("lab-a", jump_sshd, f"    ProxyCommand {ssh_w_through(sshd, proxy_known_hosts)}\n")
+          + host_block("lab-b", second_jump_sshd, "    ProxyJump lab-a\n")
+          + host_block("riscv-board", sshd, "    ProxyJump lab-b\n"))
+    before = [accepted(server) for server in (jump_sshd, second_jump_sshd, sshd)]
+    board = SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    try:
+        assert board.check(["echo", "nested"]).strip() == "nested"
+    finally:
+        board.close()
+    # the board's sshd let in the ProxyCommand's ssh and, at the end of the chain, the board's own connection
+    assert [accepted(server) for server in (jump_sshd, second_jump_sshd, sshd)] == [
+        before[0] + 1, before[1] + 1, before[2] + 2]
+    assert processes_with(str(proxy_known_hosts)) == []
+
+
+def test_an_unknown_host_key_of_a_second_jump_host_is_named_as_that_host(sshd, jump_sshd, second_jump_sshd,
+                                                                         ssh_config) -> None:
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line + jump_sshd.known_hosts_line)
+    write(host_block("lab-a", jump_sshd) + host_block("lab-b", second_jump_sshd)
+          + host_block("riscv-board", sshd, "    ProxyJump lab-a,lab-b\n"))
+    with pytest.raises(BoardUnreachable) as caught:
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    assert "the host key of lab-b" in str(caught.value)
+    assert fingerprint_of(second_jump_sshd.home / "host_key.pub") in str(caught.value)
