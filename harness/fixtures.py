@@ -134,7 +134,7 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         access=registry.access() if registry else None,
         tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
-        record_process=rv_run.record_process,
+        record_process=rv_run.record_process, run_id=rv_run.id,
     )
     if rv_settings.builder and registry is not None:
         native = _native_builder(rv_run, rv_settings, registry, builder)
