@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from harness import bootstrap, progress, sources
+from harness.boards.registry_trust import engine_trusting
 from harness.build_record import BuildRecord, build_key, remember, still_served
 from harness.buildkit import find_buildkit_cli
 from harness.defaults import BUILD_TIMEOUT, DEBIAN_MIRROR
@@ -82,6 +83,8 @@ class Builder:
     work_dir: Path | None = None
     #: Told each build CLI process (pid, what), e.g. ``Run.record_process``, so a run's end stops it.
     record_process: Callable[[int, str], None] | None = None
+    #: The run whose name the CA file for the push carries in the engine's certs.d (its sweep takes a dead run's).
+    run_id: str | None = None
 
     def client(self) -> RegistryClient:
         """A client of the registry this builder pushes to."""
@@ -121,7 +124,9 @@ class Builder:
                         log_path: Path, client: RegistryClient) -> tuple[str, bool]:
         with build_context(recipe, self.work_dir) as context, progress.step(progress.BUILD, recipe.name, log_path):
             self._run_buildkit(recipe, context, ref, build_args, labels, log_path)
-        pushed = push_unless_present(ref, client, log_path)
+        # dockerd verifies a TLS registry against certs.d (only 127.0.0.0/8 is insecure by default).
+        with engine_trusting(self.access, self.run_id):
+            pushed = push_unless_present(ref, client, log_path)
         untag(ref)
         return pushed
 

@@ -23,7 +23,7 @@ from harness.build import Builder, BuiltImage
 from harness.conformance.filesystem import ImageContents, read_layers
 from harness.conformance.platform import ResolvedImage, resolve
 from harness.deploy import Deployment, deploy
-from harness.errors import RvconformError
+from harness.errors import RegistryUnreachable, RvconformError
 from harness.images import ImageSupply, client_for, size_key
 from harness.plugin_state import BASELINES, RECIPES, RUN, SETTINGS
 from harness.recipes import Recipe, load_recipe
@@ -111,19 +111,24 @@ def _open_registry(run: Run, settings: Settings) -> Registry:
         security = secure(workdir / "secrets", tls=settings.registry_tls, auth=settings.registry_auth)
         registry, process = spawn_registry(workdir, storage=shared_storage(), security=security)
     except RvconformError as error:
-        pytest.fail(str(error), pytrace=False)
-    run.record_process(process.pid, "registry")
-    return registry
+        failure = str(error)
+    else:
+        run.record_process(process.pid, "registry")
+        return registry
+    # Failed outside the handler: inside it, the report would say the message twice ("During handling...").
+    pytest.fail(failure, pytrace=False)
 
 
 def _given_registry(url: str) -> Registry:
-    """The registry given with --registry; when it does not answer, the message says it was that option's."""
+    """The registry given with --registry; when it does not answer, the message says it was that option's (a
+    refusal that names its own fix, e.g. of the certificate or the password, keeps that fix)."""
     try:
         return external_registry(url)
     except RvconformError as error:
-        raise RvconformError(f"--registry {url}: {error.message}",
-                             fix=f"check that the registry runs and that --registry {url} is its base URL "
-                             "(http://HOST:PORT or https://HOST:PORT)") from None
+        fix = error.fix if error.fix and not isinstance(error, RegistryUnreachable) else (
+            f"check that the registry runs and that --registry {url} is its base URL "
+            "(http://HOST:PORT or https://HOST:PORT)")
+        raise RvconformError(f"--registry {url}: {error.message}", fix=fix) from None
 
 
 @pytest.fixture(scope="session")
@@ -137,7 +142,7 @@ def image_supply(rv_run: Run, rv_settings: Settings, request: pytest.FixtureRequ
         access=registry.access() if registry else None,
         tag_by_content=registry is not None and registry.pid is not None,  # ours: its storage is shared by runs
         work_dir=rv_run.dir / "contexts",  # removed with the run, also by the sweep after a crash
-        record_process=rv_run.record_process,
+        record_process=rv_run.record_process, run_id=rv_run.id,
     )
     if rv_settings.builder and registry is not None:
         native = _native_builder(rv_run, rv_settings, registry, builder)

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 from harness.cache import cache_dir
 from harness.errors import ReadinessTimeout, RegistryError, RegistryUnreachable
-from harness.ports import free_loopback_port
+from harness.ports import free_port
 from harness.registry_access import ACCESS, RegistryAccess
 from harness.registry_client import RegistryClient
 from harness.registry_security import RegistrySecurity, read_credentials
@@ -22,9 +22,9 @@ from harness.wait import Deadline, wait_until
 START_TIMEOUT = 20.0
 
 
-def _config(storage: Path, port: int, security: RegistrySecurity) -> str:
+def _config(storage: Path, address: str, port: int, security: RegistrySecurity) -> str:
     sections = security.config()
-    http: dict[str, Any] = {"addr": f"127.0.0.1:{port}", "headers": {"X-Content-Type-Options": ["nosniff"]}}
+    http: dict[str, Any] = {"addr": f"{address}:{port}", "headers": {"X-Content-Type-Options": ["nosniff"]}}
     if "tls" in sections:
         http["tls"] = sections["tls"]
     config: dict[str, Any] = {
@@ -120,8 +120,9 @@ def shared_storage() -> tuple[Path, int] | None:
 
 
 def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] | None = None,
-                   security: RegistrySecurity | None = None) -> tuple[Registry, subprocess.Popen[bytes]]:
-    """Start the distribution registry on 127.0.0.1 with an ephemeral port.
+                   security: RegistrySecurity | None = None, address: str = "127.0.0.1",
+                   ) -> tuple[Registry, subprocess.Popen[bytes]]:
+    """Start the distribution registry on ``address`` (a local one; default 127.0.0.1) with an ephemeral port.
 
     Blobs go to ``storage`` (a directory and a lock descriptor handed to the registry process, see
     ``shared_storage``) or, without one, to ``workdir/storage``. ``security`` adds TLS and auth.
@@ -136,7 +137,7 @@ def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] |
     try:
         for attempt in range(attempts):
             try:
-                return _spawn_once(binary, workdir, attempt, storage, security or RegistrySecurity())
+                return _spawn_once(binary, workdir, attempt, storage, security or RegistrySecurity(), address)
             except RegistryError as error:  # usually a port taken between choosing and binding it
                 last = error
     finally:
@@ -147,25 +148,25 @@ def spawn_registry(workdir: Path, attempts: int = 3, storage: tuple[Path, int] |
 
 
 def _spawn_once(binary: str, workdir: Path, attempt: int, shared: tuple[Path, int] | None,
-                security: RegistrySecurity) -> tuple[Registry, subprocess.Popen[bytes]]:
-    port = free_loopback_port()
+                security: RegistrySecurity, address: str) -> tuple[Registry, subprocess.Popen[bytes]]:
+    port = free_port(address)
     storage = shared[0] if shared else workdir / "storage"
     storage.mkdir(parents=True, exist_ok=True)
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "config.yml"
-    config.write_text(_config(storage, port, security))
+    config.write_text(_config(storage, address, port, security))
     log_path = workdir / f"registry-{attempt}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [binary, "serve", str(config)], stdout=log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, pass_fds=(shared[1],) if shared else (),
         )
-    registry = Registry(url=f"{security.scheme}://127.0.0.1:{port}", log_path=str(log_path), pid=process.pid,
+    registry = Registry(url=f"{security.scheme}://{address}:{port}", log_path=str(log_path), pid=process.pid,
                         ca_file=str(security.tls.ca) if security.tls else None,
                         credentials_file=str(security.credentials_file) if security.credentials_file else None)
     try:
         wait_until(
-            registry.client().ping, what=f"registry on 127.0.0.1:{port}", deadline=Deadline(START_TIMEOUT),
+            registry.client().ping, what=f"registry on {address}:{port}", deadline=Deadline(START_TIMEOUT),
             retry_on=(RegistryUnreachable,),  # a TLS or auth refusal will not go away by waiting
             alive=lambda: None if process.poll() is None else f"exited with code {process.returncode}",
             logs=log_path.read_text,

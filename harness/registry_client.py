@@ -221,6 +221,11 @@ def tls_error(url: str, access: RegistryAccess, error: Exception) -> RegistryErr
                              f"(checked against {trusted}): {_reason(text)}",
                              fix="reach the registry by a name or address its certificate lists, or reissue the "
                              "certificate with that name in subjectAltName")
+    if "CERTIFICATE_VERIFY_FAILED" in text and access.ca_file:
+        return RegistryError(f"registry {url} presents a certificate that {trusted} does not vouch for: "
+                             f"{_reason(text)}",
+                             fix=f"{access.ca_file} is not the CA that signed the registry's certificate: give that "
+                             f"CA with --registry-ca FILE or --registry-ca {access.host}=FILE")
     if "CERTIFICATE_VERIFY_FAILED" in text:
         return RegistryError(f"registry {url} presents a certificate that {trusted} do not vouch for: {_reason(text)}",
                              fix=f"give its CA with --registry-ca FILE or --registry-ca {access.host}=FILE")

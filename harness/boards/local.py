@@ -24,7 +24,7 @@ from harness.boards.engine_pull import PullTimeout, engine_pull
 from harness.boards.registry_trust import EngineTrust
 from harness.boards.runtime_output import DOCKER_LIVE_STATES, Pulled, ctr_image, docker_image, start_failure_status
 from harness.boards.url import BoardSpec
-from harness.defaults import PULL_TIMEOUT
+from harness.defaults import DOCKER_CERTS_D, PULL_TIMEOUT
 from harness.engine import engine
 from harness.errors import BoardError, BoardUnreachable, EngineError
 from harness.image_ref import ImageRef
@@ -92,9 +92,7 @@ class LocalBoard(Board):
             raise pull_timeout_error("local", seen, platform, timeout, error.last_status) from None
         except (BoardError, docker.errors.APIError) as error:
             said = error.message if isinstance(error, BoardError) else error.explanation or error
-            raise BoardError(f"local: pull of {pinned} for {platform} failed: {said}",
-                             fix=f"check that the registry at {seen.registry} runs and answers, and has the image "
-                             "for this platform") from None
+            raise _pull_failure(seen, platform, str(said)) from None
         seconds = time.monotonic() - started
         self._pulled.add(pinned)
         pulled = docker_image(image.attrs, pinned)
@@ -281,6 +279,18 @@ class LocalBoard(Board):
             self.engine.networks.create(name, driver="bridge", labels=self.labels)
             self._network = name
         return self._network
+
+
+def _pull_failure(seen: ImageRef, platform: str, said: str) -> BoardError:
+    """The error for a failed pull; a certificate the engine refused is named, with where its CA goes."""
+    if "x509:" in said:
+        return BoardError(f"local: the engine refused the TLS certificate of registry {seen.registry} when pulling "
+                          f"{seen.pinned} for {platform}: {said}",
+                          fix=f"give the CA that signed it with --registry-ca {seen.registry}=FILE (the local board "
+                          f"puts it under {DOCKER_CERTS_D}/{seen.registry}/ for the run), or install it there")
+    return BoardError(f"local: pull of {seen.pinned} for {platform} failed: {said}",
+                      fix=f"check that the registry at {seen.registry} runs and answers, and has the image for this "
+                      "platform")
 
 
 def _tail(output: str | bytes | None) -> str:

@@ -1,8 +1,9 @@
 """A board's trust in a TLS registry and its credentials, the way a node is configured, undone at close.
 
 The docker engine reads every ``*.crt`` under ``/etc/docker/certs.d/HOST:PORT/`` as a CA for that registry
-on each connection, so no restart is needed. A file of our own is added beside any the user has (never
-replacing their ``ca.crt``) and removed at the end, with the directory when we made it.
+on each connection, so no restart is needed, for every registry but those it counts as insecure (127.0.0.0/8
+by default: never verified). A file of our own is added beside any the user has (never replacing their
+``ca.crt``) and removed at the end, with the directories we made (certs.d itself on an engine without one).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import contextlib
 import json
 import shutil
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,6 +23,7 @@ from harness.runtime_config.access import quote
 
 if TYPE_CHECKING:
     from harness.boards.transport import SshTransport
+    from harness.registry_access import RegistryAccess
 
 
 def trust_file_prefix(run_id: str | None) -> str:
@@ -39,24 +42,56 @@ class EngineTrust:
 
     def trust(self, host: str, ca_file: Path) -> Path:
         """Make the engine trust ``ca_file`` for the registry ``host`` (HOST:PORT); returns the file written."""
-        directory = self.root / host
-        if not directory.is_dir():
-            directory.mkdir(parents=True)
-            self._dirs.append(directory)
-        target = directory / f"{self.prefix}{uuid.uuid4().hex[:8]}.crt"
-        shutil.copyfile(ca_file, target)
+        target = self.root / host / f"{self.prefix}{uuid.uuid4().hex[:8]}.crt"
+        for attempt in range(3):
+            self._make_dirs(target.parent)
+            try:
+                shutil.copyfile(ca_file, target)
+                break
+            except FileNotFoundError:  # another trust's undo removed the emptied directory just now
+                if attempt == 2 or not ca_file.is_file():
+                    raise
         self._files.append(target)
         return target
 
+    def _make_dirs(self, directory: Path) -> None:
+        """Make ``directory`` and its missing parents (certs.d itself, on an engine with none), noting each."""
+        missing = []
+        while not directory.is_dir():
+            missing.append(directory)
+            directory = directory.parent
+        for made in reversed(missing):
+            try:
+                made.mkdir()
+            except FileExistsError:  # made meanwhile by someone else: theirs to remove
+                continue
+            self._dirs.append(made)
+
     def undo(self) -> None:
-        """Remove what ``trust`` wrote (also after a failure half-way)."""
+        """Remove what ``trust`` wrote (also after a failure half-way), with the directories it made."""
         for path in self._files:
             path.unlink(missing_ok=True)
-        for directory in self._dirs:
+        for directory in reversed(self._dirs):
             with contextlib.suppress(OSError):  # not empty: someone else put a file there meanwhile
                 directory.rmdir()
         self._files.clear()
         self._dirs.clear()
+
+
+@contextlib.contextmanager
+def engine_trusting(access: RegistryAccess | None, run_id: str | None = None,
+                    root: Path = Path(DOCKER_CERTS_D)) -> Iterator[None]:
+    """The local engine trusts ``access``'s CA for its registry while the block runs (a push from here), the
+    file removed after it, also on failure. Nothing is written for plain HTTP or a registry without a CA."""
+    if access is None or access.scheme != "https" or access.ca_file is None:
+        yield
+        return
+    trust = EngineTrust(run_id, root)
+    try:
+        trust.trust(access.host, access.ca_file)
+        yield
+    finally:
+        trust.undo()
 
 
 class ContainerdTrust:
@@ -141,8 +176,10 @@ class CliTrust:
         if present.exit_status == 0 and present.stdout.strip() == pem.strip():
             return f"{directory}/ca.crt"  # already trusted, and not ours to remove
         name = f"{self.mark.name(uuid.uuid4().hex[:8])}.crt"
-        if self.transport.run(["test", "-d", directory]).exit_status != 0:
-            self._made_dirs.append(directory)
+        # certs.d itself too: an engine that never had one gets it back as it was after undo.
+        missing = self.transport.run(["sh", "-c", 'for d in "$@"; do test -d "$d" || echo "$d"; done', "sh",
+                                      self.certs_d, directory])
+        self._made_dirs += [line for line in missing.stdout.splitlines() if line]
         path = f"{directory}/{name}"
         self.written.append(path)
         self.transport.check(["sh", "-c", 'mkdir -p "$(dirname "$1")" && umask 022 && cat > "$1"', "sh", path],
@@ -179,7 +216,7 @@ class CliTrust:
             self._cert_dirs.clear()
         for path in self.written:
             self.transport.run(["rm", "-f", path])
-        for directory in self._made_dirs:
+        for directory in reversed(self._made_dirs):
             self.transport.run(["rmdir", directory])  # fails, harmlessly, when someone else put a file there
         self.written.clear()
         self._made_dirs.clear()

@@ -121,3 +121,23 @@ def test_a_step_s_expected_failures_become_outcomes_and_bugs_propagate() -> None
     assert _attempt(lambda a, b: a + b, 1, 2).value == 3
     with pytest.raises(KeyError):
         _attempt(fails, KeyError("a bug"))
+
+
+@pytest.mark.parametrize(("raised", "fix"), [
+    ("RegistryUnreachable", "check that the registry runs and that --registry https://lab:5000 is its base URL"),
+    ("RegistryError", "/tmp/wrong.crt is not the CA that signed the registry's certificate"),
+])
+def test_a_given_registry_s_refusal_keeps_its_own_fix_and_one_that_does_not_answer_gets_the_option_s(
+    monkeypatch: pytest.MonkeyPatch, raised: str, fix: str
+) -> None:
+    from harness import errors, fixtures
+
+    def refuse(url: str) -> None:
+        raise getattr(errors, raised)(f"registry {url} said no", fix="/tmp/wrong.crt is not the CA that signed the "
+                                      "registry's certificate")
+
+    monkeypatch.setattr(fixtures, "external_registry", refuse)
+    with pytest.raises(RvconformError) as caught:
+        fixtures._given_registry("https://lab:5000")
+    assert caught.value.message == "--registry https://lab:5000: registry https://lab:5000 said no"
+    assert (caught.value.fix or "").startswith(fix)

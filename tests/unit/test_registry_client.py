@@ -103,3 +103,15 @@ def test_a_blob_is_cached_by_digest_and_a_wrong_one_is_refused(registry: Registr
     with pytest.raises(RegistryError, match="arrived with digest"):
         registry.blob("riscv64/tiny", digest_of(b"other"))
     assert sorted(p.name for p in path.parent.iterdir() if not p.name.endswith(".lock")) == [path.name]
+
+
+def test_a_certificate_the_given_ca_does_not_vouch_for_names_that_file_as_not_the_signer(tmp_path: Path) -> None:
+    from harness.registry_access import RegistryAccess
+    from harness.registry_client import tls_error
+
+    failure = Exception("[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: unable to get local issuer")
+    given = tls_error("https://lab:5000", RegistryAccess("lab:5000", "https", tmp_path / "wrong.crt"), failure)
+    assert f"the CA in {tmp_path / 'wrong.crt'} does not vouch for" in given.message
+    assert f"{tmp_path / 'wrong.crt'} is not the CA that signed" in (given.fix or "")
+    system = tls_error("https://lab:5000", RegistryAccess("lab:5000", "https"), failure)
+    assert "the system's CAs do not vouch for" in system.message and "give its CA" in (system.fix or "")

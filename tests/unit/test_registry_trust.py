@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.boards import local
 from harness.boards.base import CommandResult
 from harness.boards.board_names import Mark, parse_name
-from harness.boards.registry_trust import CliTrust, EngineTrust
+from harness.boards.registry_trust import CliTrust, EngineTrust, engine_trusting
 from harness.boards.ssh import _pull_failure
 from harness.image_ref import ImageRef
 from harness.registry_access import Credentials
@@ -31,6 +32,54 @@ def test_trust_is_added_beside_the_users_ca_and_undone(tmp_path: Path) -> None:
     trust.undo()
     assert sorted(p.name for p in users.iterdir()) == ["ca.crt"], "the user's CA stays"
     assert not fresh.parent.exists(), "a directory made for the run goes with it"
+
+
+def test_trust_makes_a_missing_certs_d_and_removes_it_with_the_file(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("RUN CA")
+    root = tmp_path / "etc" / "docker" / "certs.d"
+    trust = EngineTrust("run", root=root)
+    written = trust.trust("172.18.0.1:5000", ca)
+    assert written.parent == root / "172.18.0.1:5000" and written.suffix == ".crt", "docker reads *.crt as CAs"
+    trust.undo()
+    assert not (tmp_path / "etc").exists(), "every directory it made goes, certs.d too"
+
+
+def test_trust_keeps_a_directory_someone_else_filled_meanwhile(tmp_path: Path) -> None:
+    ca = tmp_path / "ca.pem"
+    ca.write_text("RUN CA")
+    trust = EngineTrust("run", root=tmp_path / "certs.d")
+    trust.trust("lab:5000", ca)
+    (tmp_path / "certs.d" / "lab:5000" / "ca.crt").write_text("USER CA")
+    trust.undo()
+    assert [p.name for p in (tmp_path / "certs.d").rglob("*")] == ["lab:5000", "ca.crt"]
+
+
+def test_engine_trusting_holds_the_ca_for_the_block_only_and_only_for_a_tls_registry_with_one(tmp_path: Path) -> None:
+    from harness.registry_access import RegistryAccess
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("RUN CA")
+    root = tmp_path / "certs.d"
+    with pytest.raises(RuntimeError), engine_trusting(RegistryAccess("lab:5000", "https", ca), "run", root):
+        [held] = root.glob("lab:5000/rvconform-run-*.crt")
+        assert held.read_text() == "RUN CA"
+        raise RuntimeError("the push failed")
+    assert not root.exists(), "removed also when the block fails"
+    for access in (None, RegistryAccess("lab:5000", "http", ca), RegistryAccess("lab:5000", "https")):
+        with engine_trusting(access, "run", root):
+            assert not root.exists(), access
+
+
+def test_a_certificate_the_local_engine_refuses_is_named_with_where_its_ca_goes() -> None:
+    seen = ImageRef.parse("172.18.0.1:5000/riscv64/tiny:1")
+    said = 'Get "https://172.18.0.1:5000/v2/": x509: certificate signed by unknown authority'
+    error = local._pull_failure(seen, "linux/riscv64", said)
+    assert "refused the TLS certificate of registry 172.18.0.1:5000" in error.message and said in error.message
+    assert "--registry-ca 172.18.0.1:5000=FILE" in (error.fix or "")
+    assert "/etc/docker/certs.d/172.18.0.1:5000/" in (error.fix or "")
+    other = local._pull_failure(seen, "linux/riscv64", "manifest unknown")
+    assert "pull of 172.18.0.1:5000/riscv64/tiny:1 for linux/riscv64 failed" in other.message
 
 
 def test_the_sweep_removes_what_a_crashed_run_left(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -74,6 +123,19 @@ def test_docker_over_ssh_gets_a_named_crt_in_certs_d_and_keeps_a_users_different
     trust.undo()
     assert not fresh.parent.exists(), "a directory made for the run goes with it"
     assert sorted(p.name for p in users.iterdir()) == ["ca.crt"] and (users / "ca.crt").read_text() == "USER CA\n"
+
+
+def test_docker_over_ssh_removes_the_certs_d_it_made_and_keeps_one_that_was_there(tmp_path: Path) -> None:
+    ca = tmp_path / "run-ca.crt"
+    ca.write_text("RUN CA\n")
+    trust = CliTrust(_ShellHere(), "docker", certs_d=str(tmp_path / "certs.d"))  # type: ignore[arg-type]
+    trust.add_ca("172.18.0.1:5000", ca)
+    trust.undo()
+    assert not (tmp_path / "certs.d").exists(), "an engine that had no certs.d has none again"
+    (tmp_path / "certs.d").mkdir()
+    trust.add_ca("172.18.0.1:5000", ca)
+    trust.undo()
+    assert (tmp_path / "certs.d").is_dir() and not list((tmp_path / "certs.d").iterdir())
 
 
 def test_docker_over_ssh_leaves_an_identical_ca_alone(tmp_path: Path) -> None:
