@@ -509,6 +509,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if run is None or hasattr(config, "workerinput"):
         return
     _keep_registry_log(config, run)
+    _keep_vm_logs(config, run)
     run.close()
 
 
@@ -521,3 +522,15 @@ def _keep_registry_log(config: pytest.Config, run: Run) -> None:
             settings.logs_dir.mkdir(parents=True, exist_ok=True)
             (settings.logs_dir / "registry.log").write_bytes(source.read_bytes())
 
+
+
+def _keep_vm_logs(config: pytest.Config, run: Run) -> None:
+    """The qemu board's console (and a hung boot's) and QEMU's output, as logs/vm-*.log: the run's directory,
+    where the VM wrote them, goes with the run."""
+    logs = sorted((run.dir / "vm").glob("*.log"))
+    settings = config.stash[SETTINGS]
+    if logs and settings.reports_dir:
+        settings.logs_dir.mkdir(parents=True, exist_ok=True)
+        for log in logs:
+            with contextlib.suppress(OSError):
+                (settings.logs_dir / f"vm-{log.name}").write_bytes(log.read_bytes())

@@ -21,7 +21,7 @@ from harness.run import Run
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
 from harness.wait import Deadline, poll_until, stop_process, wait_until
 
-__all__ = ["Vm", "VmImage", "VmImageSpec", "ensure_vm_image", "qemu_command", "ssh_banner"]
+__all__ = ["Vm", "VmImage", "VmImageSpec", "VmStalled", "ensure_vm_image", "qemu_command", "ssh_banner"]
 
 QEMU = "qemu-system-riscv64"
 # No colour codes or terminal queries (a getty's) in the console log: its tail goes into error messages.
@@ -121,25 +121,35 @@ class Vm:
     def _console_started(self) -> bool:
         return self.console_path.is_file() and self.console_path.stat().st_size > 0
 
-    def wait_for_ssh(self, deadline_seconds: float = 300) -> str:
+    def wait_for_ssh(self, deadline_seconds: float = 300, stall_seconds: float | None = None) -> str:
         """Wait until the guest's sshd answers; returns its banner. Raises BoardUnreachable (with the
-        console tail) at the deadline, or at once when QEMU exits."""
+        console tail) at the deadline, or at once when QEMU exits; VmStalled as soon as the console has
+        printed nothing for ``stall_seconds`` (a boot that hung: it would not come up by the deadline either)."""
         what = f"VM {self.name} (qemu pid {self.pid}, SSH on 127.0.0.1:{self.ssh_port})"
         started = time.monotonic()
+        watch = _BootWatch(self, stall_seconds)
         try:
             return wait_until(lambda: ssh_banner(self.ssh_port), what=what, deadline=Deadline(deadline_seconds),
-                              retry_on=(OSError,), alive=self._gone, logs=self._logs, interval=1.0)
+                              retry_on=(OSError,), alive=watch, logs=self._logs, interval=1.0)
         except ReadinessTimeout as error:
-            raise BoardUnreachable(
+            kind = VmStalled if watch.stalled else BoardUnreachable
+            raise kind(
                 f"{what}: no SSH after {time.monotonic() - started:.0f} s "
                 f"({time.monotonic() - self.started:.0f} s since QEMU started)\n{error.message}",
                 fix=f"read the console above (whole: {self.console_path}; QEMU's own output: {self.stderr_path}); "
                     "a VM that boots but is slow needs a longer deadline",
             ) from None
 
-    def _gone(self) -> str | None:
-        code = self.process.poll()
-        return None if code is None else f"qemu exited with code {code}"
+    def exit_code(self) -> int | None:
+        """QEMU's exit code once it has ended, else None."""
+        return self.process.poll()
+
+    def console_size(self) -> int:
+        """How many bytes the guest has written to its console so far."""
+        try:
+            return self.console_path.stat().st_size
+        except OSError:
+            return 0
 
     def _logs(self) -> str:
         console, stderr = self.console_tail(30).strip(), self.stderr_text().strip()
@@ -177,6 +187,35 @@ class Vm:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.stop()
+
+
+class VmStalled(BoardUnreachable):
+    """A VM's boot hung: its console stopped changing before its SSH server answered."""
+
+
+class _BootWatch:
+    """Why a booting VM will not come up (``wait_until``'s ``alive``): QEMU exited, or, with ``stall_seconds``,
+    its console has not grown for that long (a booting guest prints every few seconds: systemd shows a job's
+    progress each second while it waits)."""
+
+    def __init__(self, vm: Vm, stall_seconds: float | None) -> None:
+        self.vm = vm
+        self.stall_seconds = stall_seconds
+        self.stalled = False
+        self._size = -1
+        self._changed = time.monotonic()
+
+    def __call__(self) -> str | None:
+        code = self.vm.exit_code()
+        if code is not None:
+            return f"qemu exited with code {code}"
+        size, now = self.vm.console_size(), time.monotonic()
+        if size != self._size:
+            self._size, self._changed = size, now
+        elif self.stall_seconds is not None and now - self._changed >= self.stall_seconds:
+            self.stalled = True
+            return f"its console printed nothing for {now - self._changed:.0f} s (the boot hung)"
+        return None
 
 
 def _make_overlay(image: VmImage, overlay: Path) -> None:

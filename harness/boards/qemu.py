@@ -12,11 +12,16 @@ from harness.boards.url import OWN_VM, BoardSpec, QemuOptions, SshTarget
 from harness.errors import BoardError, BoardUnreachable, RvconformError
 from harness.run import Run
 from harness.run.records import VM, VmRecord
-from harness.vm import Vm, VmImageSpec, ensure_vm_image
+from harness.vm import Vm, VmImageSpec, VmStalled, ensure_vm_image
 
 #: The host's loopback as a guest on QEMU's user network sees it.
 HOST_FROM_GUEST = "10.0.2.2"
+#: How long one boot may take until its SSH server answers.
 BOOT_TIMEOUT = 600.0
+#: A console silent this long means the boot hung (the longest quiet stretch of a normal boot here is ~15 s).
+STALL_SECONDS = 180.0
+#: Boots tried when one hangs: at most BOOT_ATTEMPTS * BOOT_TIMEOUT in all.
+BOOT_ATTEMPTS = 2
 
 
 class QemuBoard(SshBoard):
@@ -48,15 +53,28 @@ def shared_vm(run: Run, options: QemuOptions) -> tuple[int, str]:
 
 
 def _boot(run: Run, options: QemuOptions) -> VmRecord:
+    """Boot the run's VM; a boot that hangs (its console silent for STALL_SECONDS) is powered off and booted
+    once more, as a lab would power-cycle a board that hung at boot; the hung boot's console is kept."""
     try:
         image = ensure_vm_image(VmImageSpec(), images_dir=options.images)
     except RvconformError as error:
         return VmRecord(error=f"qemu: the VM image could not be made: {error.message}", fix=error.fix or "")
-    vm = Vm.start(image, run.dir / "vm", cpus=options.cpus, memory_mb=options.memory_mb, name="qemu", run=run)
-    try:
-        vm.wait_for_ssh(BOOT_TIMEOUT)
-    except BoardUnreachable as error:
-        vm.stop()
-        return VmRecord(error=f"qemu: the VM did not boot: {error.message}\n{vm.console_tail()}",
-                        fix="read the console log above; a stale image can be rebuilt by deleting it from the cache")
-    return VmRecord(vm.ssh_port, str(image.key_path), str(vm.console_path))
+    hung: list[str] = []
+    while True:
+        vm = Vm.start(image, run.dir / "vm", cpus=options.cpus, memory_mb=options.memory_mb, name="qemu", run=run)
+        try:
+            vm.wait_for_ssh(BOOT_TIMEOUT, stall_seconds=STALL_SECONDS)
+        except VmStalled as error:
+            vm.stop()
+            kept = vm.console_path.rename(vm.workdir / f"console-hung-{len(hung) + 1}.log")
+            hung.append(f"boot {len(hung) + 1} hung (its console is kept as vm-{kept.name} in the reports' logs/): "
+                        f"{error.message}")
+            if len(hung) < BOOT_ATTEMPTS:
+                continue
+            return VmRecord(error="qemu: the VM did not boot: " + "\n".join(hung), fix=error.fix)
+        except BoardUnreachable as error:
+            vm.stop()
+            return VmRecord(error="qemu: the VM did not boot: " + "\n".join([*hung, error.message]),
+                            fix="read the console log above; a stale image can be rebuilt by deleting it from the "
+                            "cache")
+        return VmRecord(vm.ssh_port, str(image.key_path), str(vm.console_path))

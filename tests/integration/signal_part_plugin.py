@@ -33,5 +33,5 @@ def pytest_fixture_setup(fixturedef: pytest.FixtureDef, request: pytest.FixtureR
     pids = [entry.pid for entry in recorded(run.dir) if entry.what.startswith(part)]
     if not pids:
         return  # e.g. the local board connected before the VM booted: wait for the next one
-    pidfile.write_text(f"{pids[0]} {run.id} {time.time()}")
-    os.kill(pids[0], getattr(signal, f"SIG{os.environ['RVCONFORM_TEST_SIGNAL']}"))
+    pidfile.write_text(f"{pids[-1]} {run.id} {time.time()}")
+    os.kill(pids[-1], getattr(signal, f"SIG{os.environ['RVCONFORM_TEST_SIGNAL']}"))

@@ -3,15 +3,21 @@ full-system QEMU and driven over SSH the way the SSH board drives it."""
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from harness.boards import qemu
 from harness.boards.transport import SshTransport
-from harness.boards.url import OWN_VM
+from harness.boards.url import OWN_VM, QemuOptions
 from harness.errors import BoardUnreachable
+from harness.run import Run
+from harness.run.processes import recorded
 from harness.vm import Vm, ssh_banner
 from harness.vm_image import VmImage, VmImageSpec, ensure_vm_image
 from harness.wait import Deadline, wait_until
@@ -67,3 +73,41 @@ def test_a_vm_that_cannot_boot_fails_at_once_naming_why(image: VmImage, tmp_path
     assert "VM broken-vm" in message and "qemu exited with code" in message
     assert "no-such-vmlinux" in message, "QEMU's own complaint is in the error"
     assert str(vm.console_path) in message
+
+
+def test_a_hung_boot_is_powered_off_and_booted_again_with_its_console_kept(image: VmImage,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(qemu, "STALL_SECONDS", 5.0)
+    run = Run.start()
+    frozen: list[int] = []
+
+    def freeze_the_first_boot_mid_way() -> None:
+        """SIGSTOP the first QEMU once its guest has printed something: a boot that hangs prints no more."""
+        def first_qemu() -> int:
+            entry = next(entry for entry in recorded(run.dir) if entry.what.startswith("qemu VM"))
+            assert (run.dir / "vm" / "console.log").stat().st_size > 0, "the guest has printed nothing yet"
+            return entry.pid
+        pid = wait_until(first_qemu, what="the first boot", deadline=Deadline(120),
+                         retry_on=(StopIteration, AssertionError, OSError), interval=0.2)
+        os.kill(pid, signal.SIGSTOP)
+        frozen.append(pid)
+
+    freezer = threading.Thread(target=freeze_the_first_boot_mid_way)
+    freezer.start()
+    try:
+        record = qemu._boot(run, QemuOptions())
+        freezer.join()
+        assert not record.error, record.error
+        hung = run.dir / "vm" / "console-hung-1.log"
+        assert hung.is_file() and hung.stat().st_size > 0, "the hung boot's console is kept"
+        assert not Path(f"/proc/{frozen[0]}").exists() or "zombie" in Path(f"/proc/{frozen[0]}/status").read_text(
+        ).lower(), "the hung QEMU is gone"
+        transport = SshTransport(board="qemu", user="root", host="127.0.0.1", port=record.ssh_port, key=record.key,
+                                 host_keys=OWN_VM).open()
+        try:
+            assert transport.check(["uname", "-m"]).strip() == "riscv64", "the second boot came up"
+        finally:
+            transport.close()
+    finally:
+        freezer.join()
+        run.close()

@@ -17,7 +17,7 @@ import pytest
 
 from harness import vm_image
 from harness.errors import BoardUnreachable, BootstrapError
-from harness.vm import Vm, qemu_command, ssh_banner
+from harness.vm import Vm, VmStalled, qemu_command, ssh_banner
 from harness.vm_image import VmImage, VmImageSpec, customize_hooks, ensure_vm_image, mmdebstrap_command
 
 PUBLIC_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTests test@rvconform"
@@ -239,6 +239,48 @@ def test_waiting_on_a_vm_whose_qemu_exited_fails_at_once_with_console_and_stderr
     vm.stop()
     vm.stop()
     assert not vm.overlay.exists() and (tmp_path / "console.log").exists()
+
+
+def _booting_vm(tmp_path: Path) -> Vm:
+    """A 'VM' whose QEMU runs (a sleep) and whose SSH port never shows a banner."""
+    (tmp_path / "console.log").write_text("OpenSBI v1.5\n[   11.25] virtio_blk virtio0: 2/0/0 queues\n")
+    process = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    return Vm("vm-test", VmImage.at(tmp_path / "image"), tmp_path, process, _serve_once(b""))
+
+
+def test_a_boot_whose_console_falls_silent_is_called_hung_at_the_stall_deadline(tmp_path: Path) -> None:
+    vm = _booting_vm(tmp_path)
+    started = time.monotonic()
+    try:
+        with pytest.raises(VmStalled) as caught:
+            vm.wait_for_ssh(deadline_seconds=60, stall_seconds=1.5)
+    finally:
+        vm.stop()
+    assert 1.5 <= time.monotonic() - started < 6
+    message = str(caught.value)
+    assert "VM vm-test" in message and "its console printed nothing for" in message and "the boot hung" in message
+    assert "virtio_blk" in message, "the console's last lines say where it hung"
+
+
+def test_a_boot_that_keeps_printing_is_not_hung_and_waits_for_its_deadline(tmp_path: Path) -> None:
+    vm = _booting_vm(tmp_path)
+    printing = threading.Event()
+
+    def print_every_half_second() -> None:
+        while not printing.wait(0.5):
+            with (tmp_path / "console.log").open("a") as console:
+                console.write("[  OK  ] Started something.service\n")
+
+    thread = threading.Thread(target=print_every_half_second)
+    thread.start()
+    try:
+        with pytest.raises(BoardUnreachable) as caught:
+            vm.wait_for_ssh(deadline_seconds=3, stall_seconds=1.5)
+    finally:
+        printing.set()
+        thread.join()
+        vm.stop()
+    assert not isinstance(caught.value, VmStalled) and "not ready after" in str(caught.value)
 
 
 def test_the_console_tail_drops_terminal_codes_and_blank_lines(tmp_path: Path) -> None:
