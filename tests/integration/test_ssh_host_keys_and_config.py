@@ -46,24 +46,24 @@ def ssh_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return write, known_hosts
 
 
-@pytest.fixture
-def jump_sshd(sshd: Sshd, tmp_path: Path):
-    """A second sshd, the jump host (TCP forwarding allowed), letting in the same client key as ``sshd``."""
-    home = tmp_path / "jump"
+def _another_sshd(sshd: Sshd, home: Path):
+    """One more sshd in ``home`` (TCP forwarding allowed) letting in the same client key as ``sshd``."""
     home.mkdir()
     server = start_sshd(home, sshd.key.parent)
     yield server
     stop_sshd(server)
+
+
+@pytest.fixture
+def jump_sshd(sshd: Sshd, tmp_path: Path):
+    """A second sshd, the jump host."""
+    yield from _another_sshd(sshd, tmp_path / "jump")
 
 
 @pytest.fixture
 def second_jump_sshd(sshd: Sshd, tmp_path: Path):
-    """A third sshd, a second jump host, letting in the same client key."""
-    home = tmp_path / "jump2"
-    home.mkdir()
-    server = start_sshd(home, sshd.key.parent)
-    yield server
-    stop_sshd(server)
+    """A third sshd, a second jump host."""
+    yield from _another_sshd(sshd, tmp_path / "jump2")
 
 
 def connect(sshd: Sshd, **options: object) -> SshTransport:
