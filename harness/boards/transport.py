@@ -20,7 +20,15 @@ from pathlib import Path
 import paramiko
 
 from harness.boards.base import CommandResult
-from harness.boards.host_keys import RejectUnknown, changed_key_error, load_known_hosts
+from harness.boards.host_keys import (
+    PinnedKey,
+    RejectUnknown,
+    changed_key_error,
+    load_known_hosts,
+    pin,
+    pinned_key_error,
+    read_pinned_key,
+)
 from harness.boards.ssh_route import SshHop, config_path, load_config, resolve_route
 from harness.boards.url import ACCEPT_NEW, OWN_VM, VERIFY
 from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
@@ -49,13 +57,15 @@ class SshTransport:
 
     It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyJump) and checks the
     board's host key against their known_hosts (``host_keys``: VERIFY, ACCEPT_NEW or, for a VM this run booted,
-    OWN_VM, which neither reads the ssh config nor checks the key)."""
+    OWN_VM, which reads neither the ssh config nor known_hosts and accepts only the key in the file ``host_key``)."""
 
     def __init__(self, board: str, user: str | None, host: str, port: int | None, key: str | None,
-                 host_keys: str = VERIFY) -> None:
+                 host_keys: str = VERIFY, host_key: str | None = None) -> None:
         self.board = board
         self.user, self.host, self.port, self.key = user, host, port, key
         self.host_keys = host_keys
+        self.host_key = host_key
+        self._pinned: PinnedKey | None = None
         self._forwards: list[_LocalForward] = []
         self._gone: str | None = None
         self._client: paramiko.SSHClient | None = None
@@ -71,6 +81,8 @@ class SshTransport:
     def open(self) -> SshTransport:
         """Connect (through the jump host, if the ssh config names one); returns this transport."""
         own_vm = self.host_keys == OWN_VM
+        if own_vm:
+            self._pinned = read_pinned_key(self.board, self.host_key)
         config = load_config(None if own_vm else config_path())
         route = resolve_route(self.host, self.user, self.port, self.key, config)
         try:
@@ -88,8 +100,8 @@ class SshTransport:
     def _connect(self, hop: SshHop, known_hosts: tuple[Path, ...], sock: paramiko.Channel | None,
                  role: str) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        if self.host_keys == OWN_VM:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        if self._pinned is not None:
+            pin(client, self.board, hop, self._pinned)
         else:
             load_known_hosts(client, known_hosts)
             client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
@@ -99,6 +111,8 @@ class SshTransport:
             return client
         except paramiko.BadHostKeyException as error:
             client.close()
+            if self._pinned is not None:
+                raise pinned_key_error(self.board, hop, self._pinned, error.key) from None
             raise changed_key_error(self.board, hop, error) from None
         except BoardUnreachable:  # an unknown host key
             client.close()

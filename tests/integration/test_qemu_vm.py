@@ -31,7 +31,8 @@ def test_the_vm_boots_to_ssh_runs_containerd_and_leaves_the_image_untouched(imag
         assert vm.wait_for_ssh().startswith("SSH-2.0-OpenSSH")
         assert vm.overlay.is_file()
         transport = SshTransport(board="qemu-test", user="root", host="127.0.0.1", port=vm.ssh_port,
-                                 key=str(image.key_path), host_keys=OWN_VM).open()
+                                 key=str(image.key_path), host_keys=OWN_VM,
+                                 host_key=str(image.host_key_path)).open()
         try:
             assert transport.check(["uname", "-m"]).strip() == "riscv64"
             assert transport.check(["hostname"]).strip() == "rvconform-vm"
