@@ -3,7 +3,7 @@
 The VM boots from a qcow2 overlay in its work directory, so the cached disk is never written and each
 boot starts pristine. Its SSH port is forwarded to 127.0.0.1 only; inside, 10.0.2.2 is the host's
 loopback (where our registry listens). Drive it with the SSH board (harness.boards.ssh) as root with
-``image.key_path``.
+``image.key_path``, pinning ``image.host_key_path``: the only host key its sshd presents.
 """
 
 from __future__ import annotations

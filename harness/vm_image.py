@@ -1,5 +1,6 @@
-"""A riscv64 Debian system that boots under full-system QEMU: a raw ext4 disk, its kernel and initrd, and
-an SSH key that root accepts. Made with mmdebstrap from the Debian mirror and kept in the cache.
+"""A riscv64 Debian system that boots under full-system QEMU: a raw ext4 disk, its kernel and initrd, an
+SSH key that root accepts, and the public half of the guest's one SSH host key (made with the image: the
+harness pins it, see harness.boards.host_keys). Made with mmdebstrap from the Debian mirror and kept in the cache.
 
 The system is built so that it never reaches out by itself: no apt timers, no time sync, no resolver,
 no IPv6, DHCP only from QEMU's user network. It talks to 10.0.2.2 (the host's loopback, where our
@@ -59,13 +60,19 @@ UseDomains=no
 """
 # No nameserver: mmdebstrap copies the host's resolv.conf, whose server the VM must not query.
 RESOLV_CONF = "# rvconform VM: no resolver; it talks only to 10.0.2.2 by address\n"
-# Debian's defaults, stated so that a changed default cannot break key login or our forwards.
-SSHD_CONFIG = "PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nAllowTcpForwarding yes\nUseDNS no\n"
+#: The guest's one host key, made by a customize hook inside the root filesystem (its private half never
+#: exists anywhere else); its public half is copied beside the image for the harness to pin.
+HOST_KEY = "/etc/ssh/ssh_host_ed25519_key"
+# Debian's defaults, stated so that a changed default cannot break key login or our forwards. HostKey: sshd
+# offers the pinned key and no other, whatever else appears in /etc/ssh.
+SSHD_CONFIG = ("PermitRootLogin prohibit-password\nPubkeyAuthentication yes\nAllowTcpForwarding yes\nUseDNS no\n"
+               f"HostKey {HOST_KEY}\n")
 ENABLED_UNITS = {"systemd-networkd.service": "multi-user.target.wants"}
 OPTIONAL_UNITS = {"systemd-networkd.socket": "sockets.target.wants"}
-# Units that would reach out to the internet (or to a time server) on their own.
+# Units that would reach out to the internet (or to a time server) on their own; and sshd-keygen.service
+# (`ssh-keygen -A` at a first boot), which must not make host keys beside the pinned one.
 MASKED_UNITS = ("apt-daily.timer", "apt-daily-upgrade.timer", "apt-daily.service", "apt-daily-upgrade.service",
-                "systemd-timesyncd.service")
+                "systemd-timesyncd.service", "sshd-keygen.service")
 # Enabled by their packages' scripts, but started only when the VM serves as a builder (`systemctl start
 # docker`): a dockerd starting at every boot would slow every boot under TCG.
 DISABLED_UNITS = ("docker.service", "docker.socket")
@@ -93,24 +100,27 @@ class VmImageSpec:
 
 @dataclass(frozen=True)
 class VmImage:
-    """A built image: the pristine disk (never written: VMs boot from an overlay), kernel, initrd and the
-    private key whose ``.pub`` is root's authorized key."""
+    """A built image: the pristine disk (never written: VMs boot from an overlay), kernel, initrd, the
+    private key whose ``.pub`` is root's authorized key, and the public host key the guest's sshd presents."""
 
     dir: Path
     disk: Path
     kernel: Path
     initrd: Path
     key_path: Path
+    host_key_path: Path
 
     @classmethod
     def at(cls, directory: Path) -> VmImage:
         """The image laid out in ``directory`` (which may not exist yet)."""
         return cls(directory, directory / "disk.img", directory / "vmlinux", directory / "initrd.img",
-                   directory / "id_ed25519")
+                   directory / "id_ed25519", directory / "ssh_host_ed25519_key.pub")
 
     def complete(self) -> bool:
-        """Whether every file is there."""
-        return all(path.is_file() for path in (self.disk, self.kernel, self.initrd, self.key_path))
+        """Whether every file is there. Without the host key nothing could vouch for the VM: such an image
+        (one built before host keys were pinned) is incomplete, so it is built again."""
+        files = (self.disk, self.kernel, self.initrd, self.key_path, self.host_key_path)
+        return all(path.is_file() for path in files)
 
 
 def customize_hooks(public_key: str) -> list[str]:
@@ -123,6 +133,7 @@ def customize_hooks(public_key: str) -> list[str]:
         _write("/etc/systemd/network/10-wired.network", NETWORK),
         _write("/etc/ssh/sshd_config.d/rvconform.conf", SSHD_CONFIG),
         _write("/root/.ssh/authorized_keys", f"{public_key}\n", mode="0600", dir_mode="0700"),
+        _host_key(),
         *(_enable(unit, wants, required=True) for unit, wants in ENABLED_UNITS.items()),
         *(_enable(unit, wants, required=False) for unit, wants in OPTIONAL_UNITS.items()),
         *(_mask(unit) for unit in MASKED_UNITS),
@@ -134,6 +145,14 @@ def _write(path: str, text: str, mode: str = "0644", dir_mode: str = "0755") -> 
     directory, target = '"$1"' + shlex.quote(os.path.dirname(path)), '"$1"' + shlex.quote(path)
     return (f"mkdir -p {directory} && chmod {dir_mode} {directory} && rm -f {target} && "
             f"printf %s {shlex.quote(text)} > {target} && chmod {mode} {target}")
+
+
+def _host_key() -> str:
+    """Replace the host keys openssh-server's postinst made with one ed25519 key (ssh-keygen on this machine,
+    writing straight into the root filesystem)."""
+    key = '"$1"' + shlex.quote(HOST_KEY)
+    return (f'rm -f "$1"/etc/ssh/ssh_host_* && mkdir -p "$1"/etc/ssh && '
+            f"ssh-keygen -q -t ed25519 -N '' -C root@{HOSTNAME} -f {key}")
 
 
 def _enable(unit: str, wants: str, required: bool) -> str:
@@ -196,6 +215,7 @@ def _build(spec: VmImageSpec, image: VmImage) -> None:
     public_key = image.key_path.with_name(image.key_path.name + ".pub").read_text().strip()
     _run_mmdebstrap(spec, rootfs, public_key, image.dir / "mmdebstrap.log")
     _copy_boot_files(rootfs, image)
+    _copy_host_key(rootfs, image)
     _run(["mkfs.ext4", "-q", "-d", str(rootfs), "-L", "root", str(image.disk), spec.disk_size], what="mkfs.ext4")
     _remove_tree(rootfs)
 
@@ -222,6 +242,14 @@ def _copy_boot_files(rootfs: Path, image: VmImage) -> None:
             raise BootstrapError(f"the VM image has no /boot/{pattern} after mmdebstrap",
                                  fix="keep linux-image-riscv64 in the VM image's packages")
         shutil.copyfile(found[-1], target)
+
+
+def _copy_host_key(rootfs: Path, image: VmImage) -> None:
+    public = rootfs / (HOST_KEY.lstrip("/") + ".pub")
+    if not public.is_file():
+        raise BootstrapError(f"the VM image has no {HOST_KEY}.pub after mmdebstrap (its customize hook makes it)",
+                             fix="keep the host key hook (_host_key) in harness/vm_image.py's customize hooks")
+    shutil.copyfile(public, image.host_key_path)
 
 
 def _run(command: list[str], what: str) -> None:

@@ -4,13 +4,16 @@ credential is sent, a changed one too (possible man in the middle).
 
 ``accept_new_host_key=1`` in a board URL records an unknown key, like ssh's ``StrictHostKeyChecking
 accept-new``, in the harness's own known_hosts under the cache: the user's files are theirs to edit.
-A VM this run booted itself presents a key made for its image; it is trusted without any file.
+A VM this run booted must present exactly the host key made with its image (``VmImage.host_key_path``): that
+one key is pinned for the connection (its port is random per run), no known_hosts file is read or written.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
@@ -77,4 +80,65 @@ def changed_key_error(board: str, hop: SshHop, error: paramiko.BadHostKeyExcepti
 
 
 def _known_name(hop: SshHop) -> str:
-    return hop.hostname if hop.port == 22 else f"'[{hop.hostname}]:{hop.port}'"
+    return hop.hostname if hop.port == 22 else f"'{_lookup_name(hop)}'"
+
+
+@dataclass(frozen=True)
+class PinnedKey:
+    """The one host key a server may present, and the file it was read from (a VM image's public host key)."""
+
+    key: paramiko.PKey
+    path: Path
+
+
+def read_pinned_key(board: str, path: str | None) -> PinnedKey:
+    """The public key in ``path`` (``TYPE BASE64 [COMMENT]``, as ssh-keygen writes it); BoardUnreachable when
+    there is none: a VM without a pinned key is never trusted as it comes."""
+    if not path:
+        raise BoardUnreachable(f"{board}: no host key to pin for the VM; refusing to trust whatever key it presents",
+                               fix="boot the VM from an image made by ensure_vm_image (its host key is kept beside "
+                               "the disk)")
+    try:
+        fields = Path(path).read_text().split()
+        return PinnedKey(paramiko.PKey.from_type_string(fields[0], base64.b64decode(fields[1])), Path(path))
+    except (OSError, ValueError, IndexError, paramiko.SSHException, paramiko.UnknownKeyType) as error:
+        raise BoardUnreachable(f"{board}: cannot read the VM's host key {path}: {type(error).__name__}: {error}",
+                               fix=_rebuild_fix(Path(path))) from None
+
+
+def pin(client: paramiko.SSHClient, board: str, hop: SshHop, pinned: PinnedKey) -> None:
+    """Make ``client`` accept ``pinned`` from ``hop`` and nothing else (a key of another type too is refused)."""
+    client.get_host_keys().add(_lookup_name(hop), pinned.key.get_name(), pinned.key)
+    client.set_missing_host_key_policy(_RejectOther(board, hop, pinned))
+
+
+class _RejectOther(paramiko.MissingHostKeyPolicy):
+    """The server presented a key of another type than the pinned one: refused like a changed key."""
+
+    def __init__(self, board: str, hop: SshHop, pinned: PinnedKey) -> None:
+        self.board, self.hop, self.pinned = board, hop, pinned
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        """Refuse to go on."""
+        raise pinned_key_error(self.board, self.hop, self.pinned, key)
+
+
+def pinned_key_error(board: str, hop: SshHop, pinned: PinnedKey, presented: paramiko.PKey) -> BoardUnreachable:
+    """The error for a VM that presents another host key than the one made with its image."""
+    return BoardUnreachable(
+        f"{board}: THE HOST KEY OF THE VM (SSH on {hop.hostname}:{hop.port}) HAS CHANGED: pinned "
+        f"{pinned.key.get_name()} {fingerprint(pinned.key)} (made with its image: {pinned.path}), presented "
+        f"{presented.get_name()} {fingerprint(presented)}. Something other than the VM this run booted may be "
+        "answering on that port (man in the middle), or the image's files no longer match its disk; not connecting",
+        fix=_rebuild_fix(pinned.path))
+
+
+def _rebuild_fix(host_key: Path) -> str:
+    return (f"rebuild the VM image: `rm -rf {shlex.quote(str(host_key.parent))}`, and the next run with the qemu "
+            "board builds it again (about 8 minutes); if the key differs again, find what else listens on "
+            "the VM's port")
+
+
+def _lookup_name(hop: SshHop) -> str:
+    """The name paramiko looks the server's key up under (as in known_hosts)."""
+    return hop.hostname if hop.port == 22 else f"[{hop.hostname}]:{hop.port}"

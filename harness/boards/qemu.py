@@ -2,7 +2,8 @@
 systemd and containerd, booted from an image made from a Debian mirror, driven as an SSH board.
 
 It is the CI stand-in for a real board: the same SSH code path, a real riscv64 kernel, containerd
-pulling over the VM's own network. One VM per run, shared by xdist workers; the run stops it.
+pulling over the VM's own network. One VM per run, shared by xdist workers; the run stops it. Its host key is
+pinned: the VM must present the key made with its image, nothing else.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ class QemuBoard(SshBoard):
         """Boot the run's VM (or join it), then connect to it as root."""
         if self.owning_run is None:
             raise BoardError("a qemu board needs a run to own its VM")
-        port, key = shared_vm(self.owning_run, self.options)
-        self.target = SshTarget("root", "127.0.0.1", port, key, "ctr", OWN_VM)
+        vm = shared_vm(self.owning_run, self.options)
+        self.target = SshTarget("root", "127.0.0.1", vm.ssh_port, vm.key, "ctr", OWN_VM, vm.host_key)
         super().open()
 
     def reach_registry(self, host: str, port: int) -> str:
@@ -44,12 +45,12 @@ class QemuBoard(SshBoard):
         return f"{HOST_FROM_GUEST}:{port}" if host in LOOPBACK else f"{host}:{port}"
 
 
-def shared_vm(run: Run, options: QemuOptions) -> tuple[int, str]:
-    """The run's VM (booted on first use, recorded for the run's teardown): its SSH port and key."""
+def shared_vm(run: Run, options: QemuOptions) -> VmRecord:
+    """The run's VM (booted on first use, recorded for the run's teardown): its SSH port and keys."""
     record = run.once(VM, lambda: _boot(run, options))
     if record.error:
         raise BoardUnreachable(record.error, fix=record.fix)
-    return record.ssh_port, record.key
+    return record
 
 
 def _boot(run: Run, options: QemuOptions) -> VmRecord:
@@ -77,4 +78,5 @@ def _boot(run: Run, options: QemuOptions) -> VmRecord:
             return VmRecord(error="qemu: the VM did not boot: " + "\n".join([*hung, error.message]),
                             fix="read the console log above; a stale image can be rebuilt by deleting it from the "
                             "cache")
-        return VmRecord(vm.ssh_port, str(image.key_path), str(vm.console_path))
+        return VmRecord(vm.ssh_port, key=str(image.key_path), host_key=str(image.host_key_path),
+                        console=str(vm.console_path))

@@ -69,7 +69,7 @@ class SshBoard(Board):
         self.labels = {**self.labels, ORIGIN: origin()}
         self._mark = Mark.of(self.labels)
         self._transport = SshTransport(self.name, target.user, target.host, target.port, _expand(target.key),
-                                       target.host_keys).open()
+                                       target.host_keys, target.host_key).open()
         name = target.runtime or detect_runtime(self._transport)
         self._runtime = make_runtime(name, self._transport, self.labels, self.mark.name(self._suffix))
         self.swept = BoardSweep(self._transport, self._runtime, self.mark.origin, self.paths).run()

@@ -20,7 +20,15 @@ from collections.abc import Sequence
 import paramiko
 
 from harness.boards.base import CommandResult
-from harness.boards.host_keys import RejectUnknown, changed_key_error, load_known_hosts
+from harness.boards.host_keys import (
+    PinnedKey,
+    RejectUnknown,
+    changed_key_error,
+    load_known_hosts,
+    pin,
+    pinned_key_error,
+    read_pinned_key,
+)
 from harness.boards.proxy_command import ProxyProcess
 from harness.boards.ssh_route import SshHop, SshRoute, config_path, load_config, resolve_route
 from harness.boards.url import ACCEPT_NEW, OWN_VM, VERIFY
@@ -52,13 +60,16 @@ class SshTransport:
 
     It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyCommand, ProxyJump
     with any number of hops) and checks each host's key against their known_hosts (``host_keys``: VERIFY,
-    ACCEPT_NEW or, for a VM this run booted, OWN_VM, which neither reads the ssh config nor checks the key)."""
+    ACCEPT_NEW or, for a VM this run booted, OWN_VM, which reads neither the ssh config nor known_hosts and
+    accepts only the key in the file ``host_key``)."""
 
     def __init__(self, board: str, user: str | None, host: str, port: int | None, key: str | None,
-                 host_keys: str = VERIFY) -> None:
+                 host_keys: str = VERIFY, host_key: str | None = None) -> None:
         self.board = board
         self.user, self.host, self.port, self.key = user, host, port, key
         self.host_keys = host_keys
+        self.host_key = host_key
+        self._pinned: PinnedKey | None = None
         self._forwards: list[_LocalForward] = []
         self._gone: str | None = None
         self._client: paramiko.SSHClient | None = None
@@ -76,6 +87,8 @@ class SshTransport:
         """Connect (through the ProxyCommand and the jump hosts the ssh config names, if any); returns this
         transport."""
         own_vm = self.host_keys == OWN_VM
+        if own_vm:
+            self._pinned = read_pinned_key(self.board, self.host_key)
         config = load_config(None if own_vm else config_path())
         route = resolve_route(self.host, self.user, self.port, self.key, config)
         try:
@@ -104,8 +117,8 @@ class SshTransport:
     def _connect(self, hop: SshHop, sock: paramiko.Channel | ProxyProcess | None, role: str,
                  route: SshRoute) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
-        if self.host_keys == OWN_VM:
-            client.set_missing_host_key_policy(paramiko.AutoAddPolicy())
+        if self._pinned is not None:
+            pin(client, self.board, hop, self._pinned)
         else:
             load_known_hosts(client, hop.known_hosts)
             client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
@@ -114,7 +127,8 @@ class SshTransport:
                            timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT)
             return client
         except paramiko.BadHostKeyException as error:
-            failure = changed_key_error(self.board, hop, error)
+            failure = (pinned_key_error(self.board, hop, self._pinned, error.key) if self._pinned is not None
+                       else changed_key_error(self.board, hop, error))
         except BoardUnreachable as error:  # an unknown host key
             failure = error
         except paramiko.AuthenticationException as error:

@@ -21,14 +21,15 @@ FORMS = {
 }
 QUERY_KEYS = {"local": (), "qemu": ("cpus", "memory", "images"), "ssh": ("key", "runtime", "accept_new_host_key")}
 KNOWN = ", ".join(form for form, _ in FORMS.values())
-#: How an SSH board's host key is checked: against known_hosts; that, recording an unknown key; or not at all
-#: for a VM this run booted (its key is made with its image, and it listens on our loopback).
+#: How an SSH board's host key is checked: against known_hosts; that, recording an unknown key; or, for a VM this
+#: run booted, against the one key made with its image (``SshTarget.host_key``), never a known_hosts file.
 VERIFY, ACCEPT_NEW, OWN_VM = "verify", "accept-new", "own-vm"
 
 
 @dataclass(frozen=True)
 class SshTarget:
-    """What an ssh:// board URL says; user and port are None when it does not say (the ssh config may)."""
+    """What an ssh:// board URL says; user and port are None when it does not say (the ssh config may).
+    ``host_key``: with OWN_VM, the file of the only host key the server may present."""
 
     user: str | None
     host: str
@@ -36,6 +37,7 @@ class SshTarget:
     key: str | None
     runtime: str | None
     host_keys: str = VERIFY
+    host_key: str | None = None
 
 
 @dataclass(frozen=True)

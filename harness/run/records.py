@@ -77,10 +77,12 @@ class BoardRecord:
 
 @dataclass(frozen=True)
 class VmRecord:
-    """The run's VM: where its SSH server listens and the key root accepts, or why it did not boot."""
+    """The run's VM: where its SSH server listens, the key root accepts and the public host key its sshd must
+    present (files of its image), or why it did not boot."""
 
     ssh_port: int = 0
     key: str = ""
+    host_key: str = ""
     console: str = ""
     error: str = ""
     fix: str = ""

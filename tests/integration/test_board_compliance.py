@@ -62,7 +62,7 @@ def leftover_containers(kind: str, run_id: str, run: Run | None) -> list[str]:
     if kind != "qemu":
         return [c.name for c in engine().containers.list(all=True, filters={"label": run_filter(run_id)})]
     vm = run.read(VM)
-    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key, OWN_VM).open()
+    transport = SshTransport("qemu", "root", "127.0.0.1", vm.ssh_port, vm.key, OWN_VM, vm.host_key).open()
     try:
         selector = f'labels."{RUN}"=={run_id}'
         listing = transport.check(["ctr", "-n", "rvconform", "containers", "ls", "-q", selector])

@@ -37,7 +37,8 @@ def test_the_vm_boots_to_ssh_runs_containerd_and_leaves_the_image_untouched(imag
         assert vm.wait_for_ssh().startswith("SSH-2.0-OpenSSH")
         assert vm.overlay.is_file()
         transport = SshTransport(board="qemu-test", user="root", host="127.0.0.1", port=vm.ssh_port,
-                                 key=str(image.key_path), host_keys=OWN_VM).open()
+                                 key=str(image.key_path), host_keys=OWN_VM,
+                                 host_key=str(image.host_key_path)).open()
         try:
             assert transport.check(["uname", "-m"]).strip() == "riscv64"
             assert transport.check(["hostname"]).strip() == "rvconform-vm"
@@ -103,7 +104,7 @@ def test_a_hung_boot_is_powered_off_and_booted_again_with_its_console_kept(image
         assert not Path(f"/proc/{frozen[0]}").exists() or "zombie" in Path(f"/proc/{frozen[0]}/status").read_text(
         ).lower(), "the hung QEMU is gone"
         transport = SshTransport(board="qemu", user="root", host="127.0.0.1", port=record.ssh_port, key=record.key,
-                                 host_keys=OWN_VM).open()
+                                 host_keys=OWN_VM, host_key=record.host_key).open()
         try:
             assert transport.check(["uname", "-m"]).strip() == "riscv64", "the second boot came up"
         finally:

@@ -62,7 +62,8 @@ def _sender(port: int) -> None:
 
 def test_a_reverse_forward_survives_peers_that_hang_up_while_data_flows(sshd, paramiko_errors) -> None:
     server = _closing_server()
-    transport = SshTransport("sshd", "root", "127.0.0.1", sshd.port, str(sshd.key), OWN_VM).open()
+    transport = SshTransport("sshd", "root", "127.0.0.1", sshd.port, str(sshd.key), OWN_VM,
+                             str(sshd.home / "host_key.pub")).open()
     try:
         port = server.getsockname()[1]
         board_port = transport.forward_remote(port, "127.0.0.1", port)  # the board here is this machine

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import subprocess
 import time
 import uuid
 from pathlib import Path
@@ -171,12 +172,13 @@ def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_confi
         stop_sshd(jump)
 
 
-def test_the_run_s_own_vm_is_reached_without_the_user_s_config_or_known_hosts(sshd, ssh_config) -> None:
+def test_the_run_s_own_vm_is_reached_by_its_pinned_key_without_the_user_s_config_or_known_hosts(
+        sshd, ssh_config) -> None:
     write, _ = ssh_config  # no known key, and a config that would send everything through a dead jump host
     write("Host dead-jump\n    HostName 127.0.0.1\n    Port 1\n    ProxyJump none\nHost *\n    ProxyJump dead-jump\n")
     with pytest.raises(BoardUnreachable, match="connection refused"):
         connect(sshd)
-    transport = connect(sshd, host_keys=OWN_VM)
+    transport = connect(sshd, host_keys=OWN_VM, host_key=str(sshd.home / "host_key.pub"))
     try:
         assert transport.check(["echo", "vm"]).strip() == "vm"
     finally:
@@ -319,3 +321,46 @@ def test_an_unknown_host_key_of_a_second_jump_host_is_named_as_that_host(sshd, j
         SshTransport("board-under-test", None, "riscv-board", None, None).open()
     assert "the host key of lab-b" in str(caught.value)
     assert fingerprint_of(second_jump_sshd.home / "host_key.pub") in str(caught.value)
+
+
+    assert known_hosts.read_text() == "", "a pinned key is never written to any known_hosts"
+
+
+def test_a_vm_presenting_another_key_than_the_pinned_one_is_refused_with_both_fingerprints(sshd, tmp_path) -> None:
+    pinned = tmp_path / "image" / "ssh_host_ed25519_key.pub"  # a VM image's host key, but not the sshd's
+    pinned.parent.mkdir()
+    pinned.write_text(sshd.other_key.with_name("other_key.pub").read_text())
+    accepted_before = (sshd.home / "log").read_text().count("Accepted publickey")
+    started = time.monotonic()
+    with pytest.raises(BoardUnreachable) as caught:
+        connect(sshd, host_keys=OWN_VM, host_key=str(pinned))
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert f"board-under-test: THE HOST KEY OF THE VM (SSH on 127.0.0.1:{sshd.port}) HAS CHANGED" in message
+    assert f"pinned ssh-ed25519 {fingerprint_of(pinned)} (made with its image: {pinned})" in message
+    assert f"presented ssh-ed25519 {fingerprint_of(sshd.home / 'host_key.pub')}" in message
+    assert f"rebuild the VM image: `rm -rf {pinned.parent}`" in message
+    assert (sshd.home / "log").read_text().count("Accepted publickey") == accepted_before, "no login"
+
+
+def test_a_pinned_key_of_another_type_is_refused_too(sshd, tmp_path) -> None:
+    pinned = tmp_path / "rsa_host_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "rsa", "-b", "2048", "-N", "", "-f", str(pinned)], check=True)
+    with pytest.raises(BoardUnreachable) as caught:
+        connect(sshd, host_keys=OWN_VM, host_key=f"{pinned}.pub")
+    message = str(caught.value)
+    assert f"pinned ssh-rsa {fingerprint_of(Path(f'{pinned}.pub'))}" in message
+    assert f"presented ssh-ed25519 {fingerprint_of(sshd.home / 'host_key.pub')}" in message
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    (None, "no host key to pin for the VM; refusing to trust whatever key it presents"),
+    ("gone.pub", "cannot read the VM's host key"),
+    ("garbage.pub", "cannot read the VM's host key"),
+])
+def test_a_vm_without_a_readable_pinned_key_is_never_trusted(sshd, tmp_path, name: str | None,
+                                                             expected: str) -> None:
+    (tmp_path / "garbage.pub").write_text("ssh-ed25519 bm90IGEga2V5\n")
+    with pytest.raises(BoardUnreachable) as caught:
+        connect(sshd, host_keys=OWN_VM, host_key=str(tmp_path / name) if name else None)
+    assert expected in str(caught.value)

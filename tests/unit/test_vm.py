@@ -79,6 +79,35 @@ def test_the_customize_hooks_make_a_quiet_system_root_can_log_in_to(tmp_path: Pa
     assert "PermitRootLogin prohibit-password" in sshd and "AllowTcpForwarding yes" in sshd
 
 
+def test_the_hooks_replace_the_package_s_host_keys_with_one_that_sshd_alone_offers(tmp_path: Path) -> None:
+    root = _fake_rootfs(tmp_path / "root fs")
+    (root / "etc/ssh").mkdir()
+    for made_by_postinst in ("ssh_host_rsa_key", "ssh_host_rsa_key.pub", "ssh_host_ed25519_key",
+                             "ssh_host_ed25519_key.pub", "ssh_host_mldsa44_ed25519_key"):
+        (root / "etc/ssh" / made_by_postinst).write_text("from the package's postinst\n")
+    assert _run_hooks(customize_hooks(PUBLIC_KEY), root).returncode == 0
+    keys = root / "etc/ssh"
+    assert sorted(p.name for p in keys.glob("ssh_host_*")) == ["ssh_host_ed25519_key", "ssh_host_ed25519_key.pub"]
+    assert (keys / "ssh_host_ed25519_key.pub").read_text().startswith("ssh-ed25519 AAAA")
+    assert stat.S_IMODE((keys / "ssh_host_ed25519_key").stat().st_mode) == 0o600
+    derived = subprocess.run(["ssh-keygen", "-y", "-f", str(keys / "ssh_host_ed25519_key")], capture_output=True,
+                             text=True, check=True).stdout.split()[:2]
+    assert derived == (keys / "ssh_host_ed25519_key.pub").read_text().split()[:2], "one pair"
+    sshd = (keys / "sshd_config.d/rvconform.conf").read_text().splitlines()
+    assert [line for line in sshd if line.startswith("HostKey")] == ["HostKey /etc/ssh/ssh_host_ed25519_key"]
+    assert (root / "etc/systemd/system/sshd-keygen.service").readlink() == Path("/dev/null"), \
+        "no ssh-keygen -A at a first boot"
+
+
+def test_every_build_makes_its_own_host_key(tmp_path: Path) -> None:
+    made = []
+    for name in ("one", "two"):
+        root = _fake_rootfs(tmp_path / name)
+        assert _run_hooks(customize_hooks(PUBLIC_KEY), root).returncode == 0
+        made.append((root / "etc/ssh/ssh_host_ed25519_key.pub").read_text())
+    assert made[0] != made[1]
+
+
 def test_docker_is_installed_but_off_at_boot(tmp_path: Path) -> None:
     """docker.io's scripts enable docker.service and docker.socket; the hooks take those links away (a builder
     starts docker itself), and leave the other units alone."""
@@ -151,12 +180,15 @@ def test_a_build_makes_a_complete_image_and_is_reused(fake_mmdebstrap: Path) -> 
     image = ensure_vm_image(spec, log=messages.append)
     assert image.dir == fake_mmdebstrap / spec.key and image.complete()
     assert sorted(p.name for p in image.dir.iterdir()) == [
-        "disk.img", "id_ed25519", "id_ed25519.pub", "initrd.img", "mmdebstrap.log", "vmlinux"]
+        "disk.img", "id_ed25519", "id_ed25519.pub", "initrd.img", "mmdebstrap.log", "ssh_host_ed25519_key.pub",
+        "vmlinux"]
     assert image.kernel.read_bytes() == b"kernel" and image.initrd.read_bytes() == b"initrd"
     public_key = image.key_path.with_suffix(".pub").read_text()
-    listing = subprocess.run(["debugfs", "-R", "cat /root/.ssh/authorized_keys", str(image.disk)],
-                             capture_output=True, text=True).stdout
-    assert listing == public_key, "root's authorized key is the image's own key"
+    assert _debugfs_cat(image.disk, "/root/.ssh/authorized_keys") == public_key, "root's authorized key"
+    host_key = image.host_key_path.read_text()
+    assert host_key.startswith("ssh-ed25519 ") and host_key != public_key
+    assert _debugfs_cat(image.disk, "/etc/ssh/ssh_host_ed25519_key.pub") == host_key, "the disk's host key is pinned"
+    assert "PRIVATE KEY" in _debugfs_cat(image.disk, "/etc/ssh/ssh_host_ed25519_key")
     assert [p.name for p in fake_mmdebstrap.iterdir() if p.name.startswith(".")] == []
 
     messages.clear()
@@ -164,6 +196,23 @@ def test_a_build_makes_a_complete_image_and_is_reused(fake_mmdebstrap: Path) -> 
     mtime = image.disk.stat().st_mtime_ns
     ensure_vm_image(spec, log=messages.append, refresh=True)
     assert image.disk.stat().st_mtime_ns != mtime and image.key_path.with_suffix(".pub").read_text() != public_key
+    assert image.host_key_path.read_text() != host_key
+
+
+def _debugfs_cat(disk: Path, path: str) -> str:
+    return subprocess.run(["debugfs", "-R", f"cat {path}", str(disk)], capture_output=True, text=True).stdout
+
+
+def test_an_image_without_its_host_key_is_incomplete_and_built_again(fake_mmdebstrap: Path) -> None:
+    """An image built before host keys were pinned has no host key file: nothing could vouch for its VM."""
+    spec = VmImageSpec(disk_size="16M")
+    image = ensure_vm_image(spec, log=lambda _: None)
+    disk_mtime = image.disk.stat().st_mtime_ns
+    image.host_key_path.unlink()
+    assert not image.complete()
+    messages: list[str] = []
+    assert ensure_vm_image(spec, log=messages.append) == image and image.complete()
+    assert any("building" in message for message in messages) and image.disk.stat().st_mtime_ns != disk_mtime
 
 
 def test_images_can_be_kept_elsewhere(fake_mmdebstrap: Path, tmp_path: Path) -> None:
