@@ -174,7 +174,7 @@ def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_confi
 
 def test_the_run_s_own_vm_is_reached_by_its_pinned_key_without_the_user_s_config_or_known_hosts(
         sshd, ssh_config) -> None:
-    write, _ = ssh_config  # no known key, and a config that would send everything through a dead jump host
+    write, known_hosts = ssh_config  # no known key; a config that would send everything through a dead jump host
     write("Host dead-jump\n    HostName 127.0.0.1\n    Port 1\n    ProxyJump none\nHost *\n    ProxyJump dead-jump\n")
     with pytest.raises(BoardUnreachable, match="connection refused"):
         connect(sshd)
@@ -183,6 +183,7 @@ def test_the_run_s_own_vm_is_reached_by_its_pinned_key_without_the_user_s_config
         assert transport.check(["echo", "vm"]).strip() == "vm"
     finally:
         transport.close()
+    assert known_hosts.read_text() == "", "a pinned key is never written to any known_hosts"
 
 
 def accepted(server: Sshd) -> int:
@@ -321,9 +322,6 @@ def test_an_unknown_host_key_of_a_second_jump_host_is_named_as_that_host(sshd, j
         SshTransport("board-under-test", None, "riscv-board", None, None).open()
     assert "the host key of lab-b" in str(caught.value)
     assert fingerprint_of(second_jump_sshd.home / "host_key.pub") in str(caught.value)
-
-
-    assert known_hosts.read_text() == "", "a pinned key is never written to any known_hosts"
 
 
 def test_a_vm_presenting_another_key_than_the_pinned_one_is_refused_with_both_fingerprints(sshd, tmp_path) -> None:
