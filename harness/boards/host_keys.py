@@ -3,7 +3,10 @@ those their ssh_config names, or the harness's own); an unknown key stops the co
 credential is sent, a changed one too (possible man in the middle).
 
 ``accept_new_host_key=1`` in a board URL records an unknown key, like ssh's ``StrictHostKeyChecking
-accept-new``, in the harness's own known_hosts under the cache: the user's files are theirs to edit.
+accept-new``, in the harness's own known_hosts under the cache: the user's files are theirs to edit. Without
+it in the URL, that host's ``StrictHostKeyChecking accept-new`` (or ``no``, taken as accept-new: a changed key is
+still refused) in the ssh config does the same; ``accept_new_host_key=0`` refuses unknown keys whatever the
+config says. A key is looked up and recorded under the host's ``HostKeyAlias`` when it has one, as in ssh.
 A VM this run booted must present exactly the host key made with its image (``VmImage.host_key_path``): that
 one key is pinned for the connection (its port is random per run), no known_hosts file is read or written.
 """
@@ -13,12 +16,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import paramiko
 
 from harness.boards.ssh_route import SshHop
+from harness.boards.url import ACCEPT_NEW, STRICT
 from harness.cache import cache_dir
 from harness.errors import BoardError, BoardUnreachable
 
@@ -33,17 +38,37 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(key.asbytes()).digest()).decode().rstrip("=")
 
 
-def load_known_hosts(client: paramiko.SSHClient, files: tuple[Path, ...]) -> None:
-    """Give ``client`` the keys of every readable file in ``files`` and of the harness's own file."""
-    for path in (*files, harness_known_hosts()):
-        if not path.is_file():
-            continue
-        try:
-            client.load_system_host_keys(str(path))
-        except (OSError, UnicodeDecodeError) as error:
-            raise BoardError(f"cannot read the known_hosts file {path}: {error}",
-                             fix="make it readable, or name another with UserKnownHostsFile in your ssh config") \
-                from None
+def accepts_new(hop: SshHop, host_keys: str) -> bool:
+    """Whether an unknown host key of ``hop`` is recorded: the board URL's explicit ``accept_new_host_key``
+    (ACCEPT_NEW or STRICT) wins, else the hop's StrictHostKeyChecking says."""
+    if host_keys in (ACCEPT_NEW, STRICT):
+        return host_keys == ACCEPT_NEW
+    return hop.accepts_new_key
+
+
+def load_known_hosts(client: paramiko.SSHClient, hop: SshHop) -> None:
+    """Give ``client`` the keys for ``hop`` in every readable file of its known_hosts and in the harness's own
+    file."""
+    readable = [path for path in (*hop.known_hosts, harness_known_hosts()) if path.is_file()]
+    if not hop.host_key_alias:
+        for path in readable:
+            _load(path, client.load_system_host_keys)
+        return
+    # ssh looks the key up under the alias alone; paramiko looks it up under [host]:port, so the alias's keys
+    # are filed there (and nothing else is loaded: a key known for [host]:port does not count, as in ssh).
+    found = paramiko.HostKeys()
+    for path in readable:
+        _load(path, found.load)
+    for key_type, key in (found.lookup(hop.host_key_alias) or {}).items():
+        client.get_host_keys().add(_lookup_name(hop), key_type, key)
+
+
+def _load(path: Path, load: Callable[[str], None]) -> None:
+    try:
+        load(str(path))
+    except (OSError, UnicodeDecodeError) as error:
+        raise BoardError(f"cannot read the known_hosts file {path}: {error}",
+                         fix="make it readable, or name another with UserKnownHostsFile in your ssh config") from None
 
 
 class RejectUnknown(paramiko.MissingHostKeyPolicy):
@@ -54,18 +79,22 @@ class RejectUnknown(paramiko.MissingHostKeyPolicy):
 
     def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
         """Record the key (accept-new) or refuse to go on."""
-        if self.accept_new:
+        hop = self.hop
+        if self.accept_new:  # under the alias when there is one, as ssh records it
             with harness_known_hosts().open("a") as known:
-                known.write(f"{hostname} {key.get_name()} {key.get_base64()}\n")
+                known.write(f"{hop.key_name} {key.get_name()} {key.get_base64()}\n")
             return
-        port = f"-p {self.hop.port} " if self.hop.port != 22 else ""
+        port = f"-p {hop.port} " if hop.port != 22 else ""
+        alias = f"-o HostKeyAlias={shlex.quote(hop.host_key_alias)} " if hop.host_key_alias else ""
+        rename = f" | sed 's/^[^ ]*/{hop.host_key_alias}/'" if hop.host_key_alias else ""
         raise BoardUnreachable(
-            f"{self.board}: the host key of {self.hop.name} ({hostname}) is not known: it presents "
+            f"{self.board}: the host key of {hop.name} ({hop.key_name}) is not known: it presents "
             f"{key.get_name()} {fingerprint(key)}; not connecting (nothing was sent to it)",
             fix=f"check that fingerprint with the board's owner, then run "
-            f"`ssh {port}{self.hop.user}@{self.hop.hostname}` once "
-            f"(or `ssh-keyscan {port}{self.hop.hostname} >> ~/.ssh/known_hosts`), "
-            f"or add accept_new_host_key=1 to the board URL to record it in {harness_known_hosts()}")
+            f"`ssh {alias}{port}{hop.user}@{hop.hostname}` once "
+            f"(or `ssh-keyscan {port}{hop.hostname}{rename} >> ~/.ssh/known_hosts`), "
+            f"or add accept_new_host_key=1 to the board URL (or `StrictHostKeyChecking accept-new` to its Host "
+            f"block) to record it in {harness_known_hosts()}")
 
 
 def changed_key_error(board: str, hop: SshHop, error: paramiko.BadHostKeyException) -> BoardUnreachable:
@@ -80,7 +109,7 @@ def changed_key_error(board: str, hop: SshHop, error: paramiko.BadHostKeyExcepti
 
 
 def _known_name(hop: SshHop) -> str:
-    return hop.hostname if hop.port == 22 else f"'{_lookup_name(hop)}'"
+    return shlex.quote(hop.key_name)
 
 
 @dataclass(frozen=True)

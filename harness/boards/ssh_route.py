@@ -1,7 +1,7 @@
 """The way to an SSH board as the user's own ``ssh`` would go: their ssh_config (``~/.ssh/config``, or the
-file ``RVCONFORM_SSH_CONFIG`` names) for Host aliases (HostName, Port, User), IdentityFile,
-UserKnownHostsFile, ProxyCommand and ProxyJump (any number of hops, each with its own settings). Values the
-board URL gives explicitly win over the config.
+file ``RVCONFORM_SSH_CONFIG`` names, with the files its ``Include`` lines name) for Host aliases (HostName,
+Port, User), IdentityFile, UserKnownHostsFile, HostKeyAlias, StrictHostKeyChecking, ProxyCommand and ProxyJump
+(any number of hops, each with its own settings). Values the board URL gives explicitly win over the config.
 
 A route is a list of hops, jump hosts first and the board last: the first is reached over TCP or through a
 ProxyCommand, each next one through a direct-tcpip channel of the one before, as ``ssh -J`` goes. Of
@@ -11,8 +11,10 @@ lookup keeps the order in which the config gives its keys, which tells it.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -31,6 +33,12 @@ MAX_JUMPS = 10
 TOKENS = ("%h", "%n", "%p", "%r", "%%")
 #: What a host or user name may hold when it goes, unquoted, into a ProxyCommand's shell command line.
 _SHELL_SAFE = re.compile(r"[A-Za-z0-9_.:@+-]+")
+#: How deep Include may nest, as in ssh (its READCONF_MAX_DEPTH).
+MAX_INCLUDE_DEPTH = 16
+#: An ssh_config line's keyword and its value (``Keyword value`` or ``Keyword=value``).
+_KEYWORD_LINE = re.compile(r"\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$")
+#: StrictHostKeyChecking values that let an unknown host key be recorded (``no``/``off`` too: see accepts_new_key).
+_ACCEPTING = ("accept-new", "no", "off", "false")
 
 
 @dataclass(frozen=True)
@@ -44,11 +52,27 @@ class SshHop:
     user: str
     key_files: tuple[str, ...]
     known_hosts: tuple[Path, ...] = ()
+    host_key_alias: str | None = None
+    strict_host_key_checking: str | None = None
 
     @property
     def address(self) -> str:
         """``user@hostname:port``, for messages."""
         return f"{self.user}@{self.hostname}:{self.port}"
+
+    @property
+    def key_name(self) -> str:
+        """The name its host key is filed under in known_hosts: its HostKeyAlias, else ``hostname`` (port 22) or
+        ``[hostname]:port``, as ssh files it."""
+        if self.host_key_alias:
+            return self.host_key_alias
+        return self.hostname if self.port == 22 else f"[{self.hostname}]:{self.port}"
+
+    @property
+    def accepts_new_key(self) -> bool:
+        """Whether its config's StrictHostKeyChecking lets an unknown host key be recorded: ``accept-new``, and
+        ``no`` too, which the harness takes as accept-new (a changed key is still refused, unlike ssh)."""
+        return (self.strict_host_key_checking or "").lower() in _ACCEPTING
 
 
 @dataclass(frozen=True)
@@ -98,16 +122,87 @@ def config_path() -> Path | None:
 
 
 def load_config(path: Path | None) -> SshConfig:
-    """The parsed ssh_config at ``path`` (an empty one for None); BoardError naming a file that cannot be read."""
+    """The parsed ssh_config at ``path`` (an empty one for None), its Includes read in (relative paths from the
+    file's directory: ``~/.ssh`` for the user's config, as in ssh); BoardError naming a file that cannot be read."""
     if path is None:
         return SshConfig()
     try:
-        config = SshConfig.from_path(str(path))
-    except (OSError, UnicodeDecodeError, paramiko.ConfigParseError) as error:
+        config = SshConfig.from_text(expand_includes(path, path.parent))
+    except paramiko.ConfigParseError as error:
         raise BoardError(f"cannot read the ssh config {path}: {error}",
                          fix=f"fix the file, or set {CONFIG_ENV} to another one") from None
     config.source = str(path)
     return config
+
+
+def expand_includes(path: Path, base: Path) -> str:
+    """The text of the ssh_config at ``path`` with each ``Include`` line replaced by the files it names (paths
+    split as ssh splits them, ``~`` expanded, relative ones from ``base``, globs matched in sorted order; one that
+    matches nothing is skipped, as in ssh), recursively. BoardError for a file that cannot be read, and for
+    Includes nested deeper than ssh allows or in a loop.
+
+    paramiko keeps ``Include`` as an ordinary key, so the files are read in before it parses the text. An Include
+    inside a Host (or Match) block applies only within that block in ssh: the included text follows the block's
+    line, so what it gives before any Host line of its own has that condition, and after it the enclosing
+    ``Host``/``Match`` line is written again (``Host *`` at the top level), so the rest of the enclosing block
+    keeps its condition and none of the included Host blocks runs on over it. Not rendered: in ssh a Host block
+    inside a file included in a non-matching block never applies; here it stands on its own."""
+    return _expanded(path, base, (path,), "Host *")
+
+
+def _expanded(path: Path, base: Path, chain: tuple[Path, ...], condition: str) -> str:
+    """``path``'s text with its Includes expanded; ``chain`` the files that included it, itself last;
+    ``condition`` the Host or Match line its text starts under."""
+    lines: list[str] = []
+    for line in _read_config(path, chain).splitlines():
+        match = _KEYWORD_LINE.match(line)
+        keyword = match.group(1).lower() if match else ""
+        if keyword in ("host", "match"):
+            condition = line.strip()
+        if keyword != "include":
+            lines.append(line)
+            continue
+        for included in _include_paths(match.group(2), base, path):
+            lines.append(_expanded(included, base, _deeper(chain, included), condition))
+        lines.append(condition)
+    return "\n".join(lines) + "\n"
+
+
+def _read_config(path: Path, chain: tuple[Path, ...]) -> str:
+    try:
+        return path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        included_by = f" (included by {chain[-2]})" if len(chain) > 1 else ""
+        raise BoardError(f"cannot read the ssh config {path}{included_by}: {error}",
+                         fix=f"fix the file or the Include that names it, or set {CONFIG_ENV} to another "
+                         "config") from None
+
+
+def _include_paths(value: str, base: Path, including: Path) -> list[Path]:
+    """The files ``Include value`` (in ``including``) names, in ssh's order."""
+    try:
+        patterns = shlex.split(value, comments=True)
+    except ValueError as error:
+        raise BoardError(f"{including}: Include {value}: {error}", fix="fix the quoting of that Include") from None
+    if not patterns:
+        raise BoardError(f"{including}: Include without a file", fix="name the file(s) to include, or remove it")
+    found: list[Path] = []
+    for pattern in patterns:
+        full = base / os.path.expanduser(pattern)  # an absolute path stays as it is
+        found.extend(Path(match) for match in sorted(glob.glob(str(full))))
+    return found
+
+
+def _deeper(chain: tuple[Path, ...], included: Path) -> tuple[Path, ...]:
+    """``chain`` with ``included`` added; BoardError when it is already in it or the chain is too deep."""
+    if any(included.resolve() == earlier.resolve() for earlier in chain):
+        loop = " -> ".join(str(path) for path in (*chain, included))
+        raise BoardError(f"the ssh config {included} includes itself: {loop}",
+                         fix="remove the Include that leads back to it")
+    if len(chain) > MAX_INCLUDE_DEPTH:
+        raise BoardError(f"the ssh config {included} (included by {chain[-1]}) is nested more than "
+                         f"{MAX_INCLUDE_DEPTH} Includes deep (ssh's limit)", fix="flatten the Includes")
+    return (*chain, included)
 
 
 def resolve_route(host: str, user: str | None, port: int | None, key: str | None, config: SshConfig) -> SshRoute:
@@ -151,7 +246,8 @@ def _hop(name: str, found: paramiko.SSHConfigDict, user: str | None, port: int |
                          fix="give a port number in the ssh config") from None
     keys = (key,) if key else tuple(found.get("identityfile", ()))
     return SshHop(name, found.get("hostname", name), port or configured_port, user or found.get("user", DEFAULT_USER),
-                  tuple(os.path.expanduser(path) for path in keys), _known_hosts(found))
+                  tuple(os.path.expanduser(path) for path in keys), _known_hosts(found), found.get("hostkeyalias"),
+                  found.get("stricthostkeychecking"))
 
 
 def _way_to(hop: SshHop, found: paramiko.SSHConfigDict, config: SshConfig, followed: tuple[SshHop, ...]

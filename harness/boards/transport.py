@@ -23,6 +23,7 @@ from harness.boards.base import CommandResult
 from harness.boards.host_keys import (
     PinnedKey,
     RejectUnknown,
+    accepts_new,
     changed_key_error,
     load_known_hosts,
     pin,
@@ -31,7 +32,7 @@ from harness.boards.host_keys import (
 )
 from harness.boards.proxy_command import ProxyProcess
 from harness.boards.ssh_route import SshHop, SshRoute, config_path, load_config, resolve_route
-from harness.boards.url import ACCEPT_NEW, OWN_VM, VERIFY
+from harness.boards.url import OWN_VM, VERIFY
 from harness.errors import BoardError, BoardUnreachable, ReadinessTimeout
 from harness.wait import Deadline, wait_until
 
@@ -60,7 +61,7 @@ class SshTransport:
 
     It goes as the user's ssh would (their ssh_config: Host aliases, IdentityFile, ProxyCommand, ProxyJump
     with any number of hops) and checks each host's key against their known_hosts (``host_keys``: VERIFY,
-    ACCEPT_NEW or, for a VM this run booted, OWN_VM, which reads neither the ssh config nor known_hosts and
+    ACCEPT_NEW, STRICT or, for a VM this run booted, OWN_VM, which reads neither the ssh config nor known_hosts and
     accepts only the key in the file ``host_key``)."""
 
     def __init__(self, board: str, user: str | None, host: str, port: int | None, key: str | None,
@@ -120,8 +121,8 @@ class SshTransport:
         if self._pinned is not None:
             pin(client, self.board, hop, self._pinned)
         else:
-            load_known_hosts(client, hop.known_hosts)
-            client.set_missing_host_key_policy(RejectUnknown(self.board, hop, self.host_keys == ACCEPT_NEW))
+            load_known_hosts(client, hop)
+            client.set_missing_host_key_policy(RejectUnknown(self.board, hop, accepts_new(hop, self.host_keys)))
         try:
             client.connect(hop.hostname, hop.port, hop.user, key_filename=list(hop.key_files) or None, sock=sock,
                            timeout=CONNECT_TIMEOUT, banner_timeout=CONNECT_TIMEOUT, auth_timeout=CONNECT_TIMEOUT)

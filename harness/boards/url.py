@@ -21,9 +21,11 @@ FORMS = {
 }
 QUERY_KEYS = {"local": (), "qemu": ("cpus", "memory", "images"), "ssh": ("key", "runtime", "accept_new_host_key")}
 KNOWN = ", ".join(form for form, _ in FORMS.values())
-#: How an SSH board's host key is checked: against known_hosts; that, recording an unknown key; or, for a VM this
-#: run booted, against the one key made with its image (``SshTarget.host_key``), never a known_hosts file.
-VERIFY, ACCEPT_NEW, OWN_VM = "verify", "accept-new", "own-vm"
+#: How an SSH board's host key is checked: against known_hosts (recording an unknown key when the host's
+#: StrictHostKeyChecking in the ssh config says accept-new); that, recording an unknown key
+#: (accept_new_host_key=1); that, never recording one whatever the config says (accept_new_host_key=0); or, for a
+#: VM this run booted, against the one key made with its image (``SshTarget.host_key``), never a known_hosts file.
+VERIFY, ACCEPT_NEW, STRICT, OWN_VM = "verify", "accept-new", "strict", "own-vm"
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,11 @@ def _ssh_target(url: str, query: dict[str, str]) -> SshTarget:
     runtime = query.get("runtime")
     if runtime is not None and runtime not in RUNTIMES:
         raise BoardError(f"board URL {url!r}: unknown runtime {runtime!r}", fix=f"use one of {', '.join(RUNTIMES)}")
-    accept_new = query.get("accept_new_host_key", "0")
-    if accept_new not in ("0", "1"):
+    accept_new = query.get("accept_new_host_key")
+    if accept_new not in (None, "0", "1"):
         raise BoardError(f"board URL {url!r}: accept_new_host_key={accept_new!r}", fix="use accept_new_host_key=1")
     return SshTarget(parts.username, parts.hostname, port, query.get("key"), runtime,
-                     ACCEPT_NEW if accept_new == "1" else VERIFY)
+                     {None: VERIFY, "0": STRICT, "1": ACCEPT_NEW}[accept_new])
 
 
 def _qemu_options(url: str, query: dict[str, str]) -> QemuOptions:

@@ -1,6 +1,7 @@
 """SSH boards go as the user's own ssh: host keys checked against known_hosts (unknown or changed: a clear error,
-never a connection), ``accept_new_host_key=1`` records a new key, and the ssh_config's Host aliases, IdentityFile,
-ProxyCommand and ProxyJump (several hops) are honoured. Real sshd processes on 127.0.0.1 (and the real ssh client
+never a connection), ``accept_new_host_key=1`` (or the config's StrictHostKeyChecking accept-new) records a new
+key, and the ssh_config's Host aliases, Include, HostKeyAlias, IdentityFile, ProxyCommand and ProxyJump (several
+hops) are honoured. Real sshd processes on 127.0.0.1 (and the real ssh client
 as a ProxyCommand); the ssh_config is the tests' own (RVCONFORM_SSH_CONFIG), never ~/.ssh."""
 
 from __future__ import annotations
@@ -170,6 +171,79 @@ def test_a_jump_host_that_does_not_forward_is_named_with_the_fix(sshd, ssh_confi
         assert "allows TCP forwarding" in str(caught.value)
     finally:
         stop_sshd(jump)
+
+
+def test_a_host_alias_defined_only_in_an_included_file_reaches_the_board(sshd, ssh_config, tmp_path) -> None:
+    write, known_hosts = ssh_config
+    known_hosts.write_text(sshd.known_hosts_line)
+    (tmp_path / "config.d").mkdir()
+    (tmp_path / "config.d" / "lab.conf").write_text(
+        f"Host riscv-board\n    HostName 127.0.0.1\n    Port {sshd.port}\n    User root\n")
+    (tmp_path / "keys.conf").write_text(f"IdentityFile {sshd.key}\n")
+    write("Include config.d/*.conf\nHost riscv-board\n    Include keys.conf\n")
+    transport = SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    try:
+        assert transport.check(["echo", "included"]).strip() == "included"
+    finally:
+        transport.close()
+
+
+def test_host_key_alias_names_the_key_in_known_hosts_instead_of_host_and_port(sshd, ssh_config) -> None:
+    write, known_hosts = ssh_config
+    key_type, key_data = sshd.known_hosts_line.split()[1:]
+    known_hosts.write_text(f"lab-board-7 {key_type} {key_data}\n")  # no [127.0.0.1]:port entry
+    write(host_block("riscv-board", sshd, "    HostKeyAlias lab-board-7\n"))
+    transport = SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    try:
+        assert transport.check(["echo", "aliased"]).strip() == "aliased"
+    finally:
+        transport.close()
+    known_hosts.write_text(sshd.known_hosts_line)  # known under [127.0.0.1]:port only: not the alias's key
+    with pytest.raises(BoardUnreachable) as caught:
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    assert "the host key of riscv-board (lab-board-7) is not known" in str(caught.value)
+    assert "-o HostKeyAlias=lab-board-7" in str(caught.value)
+
+
+def test_host_key_alias_is_what_accept_new_records_and_what_a_changed_key_names(sshd, ssh_config, tmp_path) -> None:
+    write, _ = ssh_config
+    write(host_block("riscv-board", sshd, "    HostKeyAlias lab-board-7\n"))
+    SshTransport("board-under-test", None, "riscv-board", None, None, host_keys=ACCEPT_NEW).open().close()
+    recorded = (tmp_path / "cache" / "ssh" / "known_hosts").read_text()
+    assert recorded.split()[0] == "lab-board-7" and recorded.split()[1:] == sshd.known_hosts_line.split()[1:]
+    impostor = sshd.other_key.with_name("other_key.pub").read_text().split()[:2]
+    (tmp_path / "cache" / "ssh" / "known_hosts").write_text(f"lab-board-7 {impostor[0]} {impostor[1]}\n")
+    with pytest.raises(BoardUnreachable) as caught:
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+    assert "HAS CHANGED" in str(caught.value) and "ssh-keygen -R lab-board-7" in str(caught.value)
+
+
+@pytest.mark.parametrize("setting", ["accept-new", "no"])
+def test_strict_host_key_checking_accept_new_or_no_in_the_config_records_a_new_key_but_refuses_a_changed_one(
+        sshd, ssh_config, tmp_path, setting: str) -> None:
+    write, known_hosts = ssh_config
+    write(host_block("riscv-board", sshd, f"    StrictHostKeyChecking {setting}\n"))
+    board = open_board("ssh://riscv-board?runtime=docker", LABELS)
+    board.close()
+    harness_file = tmp_path / "cache" / "ssh" / "known_hosts"
+    assert harness_file.read_text() == sshd.known_hosts_line
+    assert known_hosts.read_text() == ""  # the user's file is theirs
+    harness_file.write_text("")
+    with pytest.raises(BoardUnreachable, match="is not known"):  # the URL's explicit option wins
+        open_board("ssh://riscv-board?runtime=docker&accept_new_host_key=0", LABELS)
+    assert harness_file.read_text() == ""
+    harness_file.write_text(sshd.known_hosts_line)
+    impostor = sshd.other_key.with_name("other_key.pub").read_text().split()[1]
+    harness_file.write_text(sshd.known_hosts_line.replace(sshd.known_hosts_line.split()[2], impostor))
+    with pytest.raises(BoardUnreachable, match="HAS CHANGED"):
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
+
+
+def test_strict_host_key_checking_yes_in_the_config_refuses_an_unknown_key(sshd, ssh_config) -> None:
+    write, _ = ssh_config
+    write(host_block("riscv-board", sshd, "    StrictHostKeyChecking yes\n"))
+    with pytest.raises(BoardUnreachable, match="is not known"):
+        SshTransport("board-under-test", None, "riscv-board", None, None).open()
 
 
 def test_the_run_s_own_vm_is_reached_by_its_pinned_key_without_the_user_s_config_or_known_hosts(

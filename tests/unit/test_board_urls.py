@@ -3,7 +3,7 @@
 import pytest
 
 from harness.boards import board_id, validate_board_url
-from harness.boards.url import QemuOptions, SshTarget, parse_board_url
+from harness.boards.url import ACCEPT_NEW, STRICT, VERIFY, QemuOptions, SshTarget, parse_board_url
 from harness.errors import BoardError
 
 
@@ -11,6 +11,13 @@ def test_an_ssh_url_names_user_host_port_key_and_runtime() -> None:
     target = parse_board_url("ssh://riscv@board1.lab:2222?key=~/.ssh/id_ed25519&runtime=ctr").target
     assert target == SshTarget("riscv", "board1.lab", 2222, "~/.ssh/id_ed25519", "ctr")
     assert parse_board_url("ssh://board2").target == SshTarget(None, "board2", None, None, None)
+
+
+@pytest.mark.parametrize(("query", "host_keys"), [("", VERIFY), ("?accept_new_host_key=1", ACCEPT_NEW),
+                                                  ("?accept_new_host_key=0", STRICT)])
+def test_accept_new_host_key_said_or_not(query: str, host_keys: str) -> None:
+    # unsaid, the ssh config's StrictHostKeyChecking decides; said, it wins over the config
+    assert parse_board_url(f"ssh://board1{query}").target.host_keys == host_keys
 
 
 def test_a_qemu_url_names_cpus_memory_and_an_images_directory() -> None:

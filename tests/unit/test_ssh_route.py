@@ -168,3 +168,99 @@ def test_a_config_named_in_the_environment_must_exist(monkeypatch, tmp_path) -> 
         config_path()
     monkeypatch.setenv("RVCONFORM_SSH_CONFIG", "/dev/null")
     assert config_path() == Path("/dev/null")
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def board_in(config: Path, host: str = "board") -> SshHop:
+    """The board hop ``host`` resolves to under the config at ``config`` (its Includes read)."""
+    return resolve_route(host, None, None, None, load_config(config)).board
+
+
+def test_an_included_file_s_hosts_are_known_relative_absolute_glob_and_tilde(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    write(tmp_path / "conf.d" / "a.conf", "Host rel\n    HostName 10.0.0.1\n")
+    write(tmp_path / "abs" / "b.conf", "Host abs\n    HostName 10.0.0.2\n")
+    write(tmp_path / "many" / "c1.conf", "Host glob1\n    HostName 10.0.0.3\n")
+    write(tmp_path / "many" / "c2.conf", "Host glob2\n    HostName 10.0.0.4\n")
+    write(tmp_path / "home" / "lab.conf", "Host tilde\n    HostName 10.0.0.5\n")
+    config = write(tmp_path / "config", f"Include conf.d/a.conf {tmp_path}/abs/b.conf\nInclude many/*.conf\n"
+                   "Include ~/lab.conf nothing/*.conf no-such-file\n")
+    assert [board_in(config, name).hostname for name in ("rel", "abs", "glob1", "glob2", "tilde")] == [
+        "10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4", "10.0.0.5"]
+
+
+def test_the_user_s_config_takes_relative_includes_from_dot_ssh(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RVCONFORM_SSH_CONFIG", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    write(tmp_path / ".ssh" / "config.d" / "lab", "Host board\n    HostName 10.9.9.9\n")
+    write(tmp_path / ".ssh" / "config", "Include config.d/*\n")
+    assert board_in(config_path()).hostname == "10.9.9.9"
+
+
+def test_an_include_inside_a_host_block_applies_within_that_block_only(tmp_path) -> None:
+    write(tmp_path / "user.conf", "User labuser\nHost other\n    Port 2222\n")
+    config = write(tmp_path / "config", "Host board\n    Include user.conf\n    HostName 10.0.0.7\n"
+                   "Host *\n    Port 2200\n")
+    board = board_in(config)
+    assert (board.hostname, board.user, board.port) == ("10.0.0.7", "labuser", 2200)
+    assert board_in(config, "elsewhere").user == "root"  # the included User stays in Host board
+    assert board_in(config, "other").port == 2222
+
+
+def test_after_a_top_level_include_the_rest_applies_to_every_host_again(tmp_path) -> None:
+    write(tmp_path / "lab.conf", "Host lab\n    HostName 10.0.0.8\n")
+    config = write(tmp_path / "config", "Include lab.conf\nUser everyone\n")
+    assert board_in(config, "board").user == "everyone"
+    assert board_in(config, "lab").hostname == "10.0.0.8"
+
+
+def test_nested_includes_are_read_with_paths_from_the_same_directory(tmp_path) -> None:
+    write(tmp_path / "d" / "inner.conf", "Host board\n    HostName 10.0.0.9\n")
+    write(tmp_path / "d" / "outer.conf", "Include d/inner.conf\n")
+    config = write(tmp_path / "config", "Include=d/outer.conf\n")
+    assert board_in(config).hostname == "10.0.0.9"
+
+
+def test_an_include_loop_is_named(tmp_path) -> None:
+    write(tmp_path / "a.conf", "Include b.conf\n")
+    write(tmp_path / "b.conf", "Include a.conf\n")
+    config = write(tmp_path / "config", "Include a.conf\n")
+    with pytest.raises(BoardError, match=r"a.conf includes itself: .*config -> .*a.conf -> .*b.conf -> .*a.conf"):
+        load_config(config)
+
+
+def test_includes_nested_deeper_than_ssh_allows_are_named(tmp_path) -> None:
+    for depth in range(20):
+        write(tmp_path / f"{depth}.conf", f"Include {depth + 1}.conf\n")
+    config = write(tmp_path / "config", "Include 0.conf\n")
+    with pytest.raises(BoardError, match=r"the ssh config .*16.conf \(included by .*15.conf\) is nested more than 16"):
+        load_config(config)
+
+
+def test_an_included_file_that_cannot_be_read_is_named_with_the_including_file(tmp_path) -> None:
+    (tmp_path / "bad.conf").write_bytes(b"Host \xff\n")
+    (tmp_path / "dir.conf").mkdir()
+    config = write(tmp_path / "config", "Host board\n    Include bad.conf\n")
+    with pytest.raises(BoardError, match=rf"cannot read the ssh config {tmp_path}/bad.conf \(included by {config}\)"):
+        load_config(config)
+    config.write_text("Include *.conf\n")
+    with pytest.raises(BoardError, match=rf"cannot read the ssh config {tmp_path}/bad.conf"):
+        load_config(config)
+    config.write_text("Include dir.conf\n")
+    with pytest.raises(BoardError, match=rf"cannot read the ssh config {tmp_path}/dir.conf \(included by"):
+        load_config(config)
+
+
+def test_host_key_alias_and_strict_host_key_checking_are_read_per_host() -> None:
+    found = route("board", "Host board\n    Port 2201\n    HostKeyAlias lab-board-1\n"
+                  "    StrictHostKeyChecking accept-new\n    ProxyJump gw\nHost gw\n    StrictHostKeyChecking yes\n")
+    assert (found.board.key_name, found.board.accepts_new_key) == ("lab-board-1", True)
+    assert (found.jumps[0].key_name, found.jumps[0].accepts_new_key) == ("gw", False)
+    assert route("x", "Host x\n    Port 2\n    StrictHostKeyChecking no\n").board.key_name == "[x]:2"
+    assert route("x", "Host x\n    StrictHostKeyChecking no\n").board.accepts_new_key
+    assert not route("x", "").board.accepts_new_key
