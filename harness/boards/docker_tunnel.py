@@ -52,7 +52,10 @@ class DockerTunnel:
             except OSError:
                 return
             try:
-                channel = self.transport.client.get_transport().open_session(timeout=CONNECT_TIMEOUT)
+                ssh = self.transport.client.get_transport()
+                if ssh is None:  # the SSH connection closed while this connection came in
+                    raise BoardError(f"{self.transport.board}: the SSH connection is closed")
+                channel = ssh.open_session(timeout=CONNECT_TIMEOUT)
                 channel.exec_command(DIAL_STDIO)
             except (paramiko.SSHException, OSError, BoardError):
                 client.close()
