@@ -115,11 +115,8 @@ class Vm:
         return vm
 
     def _lost_port_race(self) -> bool:
-        poll_until(lambda: self.process.poll() is not None or self._console_started(), Deadline(_NETWORK_UP))
+        poll_until(lambda: self.process.poll() is not None or self.console_size() > 0, Deadline(_NETWORK_UP))
         return self.process.poll() is not None and "host forwarding" in self.stderr_text()
-
-    def _console_started(self) -> bool:
-        return self.console_path.is_file() and self.console_path.stat().st_size > 0
 
     def wait_for_ssh(self, deadline_seconds: float = 300, stall_seconds: float | None = None) -> str:
         """Wait until the guest's sshd answers; returns its banner. Raises BoardUnreachable (with the

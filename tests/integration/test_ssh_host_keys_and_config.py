@@ -68,6 +68,14 @@ def second_jump_sshd(sshd: Sshd, tmp_path: Path):
     yield from _another_sshd(sshd, tmp_path / "jump2")
 
 
+def answers_and_closes(transport: SshTransport, word: str) -> None:
+    """Assert that the open ``transport`` runs a command on its board (``echo word``), then close it."""
+    try:
+        assert transport.check(["echo", word]).strip() == word
+    finally:
+        transport.close()
+
+
 def connect(sshd: Sshd, **options: object) -> SshTransport:
     return SshTransport("board-under-test", "root", "127.0.0.1", sshd.port, str(sshd.key), **options).open()
 
@@ -76,11 +84,7 @@ def test_a_known_host_key_connects(sshd, ssh_config) -> None:
     write, known_hosts = ssh_config
     write()
     known_hosts.write_text(sshd.known_hosts_line)
-    transport = connect(sshd)
-    try:
-        assert transport.check(["echo", "hello"]).strip() == "hello"
-    finally:
-        transport.close()
+    answers_and_closes(connect(sshd), "hello")
 
 
 def test_an_unknown_host_key_fails_fast_naming_the_fingerprint_and_the_fix(sshd, ssh_config) -> None:
@@ -181,11 +185,7 @@ def test_a_host_alias_defined_only_in_an_included_file_reaches_the_board(sshd, s
         f"Host riscv-board\n    HostName 127.0.0.1\n    Port {sshd.port}\n    User root\n")
     (tmp_path / "keys.conf").write_text(f"IdentityFile {sshd.key}\n")
     write("Include config.d/*.conf\nHost riscv-board\n    Include keys.conf\n")
-    transport = SshTransport("board-under-test", None, "riscv-board", None, None).open()
-    try:
-        assert transport.check(["echo", "included"]).strip() == "included"
-    finally:
-        transport.close()
+    answers_and_closes(SshTransport("board-under-test", None, "riscv-board", None, None).open(), "included")
 
 
 def test_host_key_alias_names_the_key_in_known_hosts_instead_of_host_and_port(sshd, ssh_config) -> None:
@@ -193,11 +193,7 @@ def test_host_key_alias_names_the_key_in_known_hosts_instead_of_host_and_port(ss
     key_type, key_data = sshd.known_hosts_line.split()[1:]
     known_hosts.write_text(f"lab-board-7 {key_type} {key_data}\n")  # no [127.0.0.1]:port entry
     write(host_block("riscv-board", sshd, "    HostKeyAlias lab-board-7\n"))
-    transport = SshTransport("board-under-test", None, "riscv-board", None, None).open()
-    try:
-        assert transport.check(["echo", "aliased"]).strip() == "aliased"
-    finally:
-        transport.close()
+    answers_and_closes(SshTransport("board-under-test", None, "riscv-board", None, None).open(), "aliased")
     known_hosts.write_text(sshd.known_hosts_line)  # known under [127.0.0.1]:port only: not the alias's key
     with pytest.raises(BoardUnreachable) as caught:
         SshTransport("board-under-test", None, "riscv-board", None, None).open()
@@ -252,11 +248,7 @@ def test_the_run_s_own_vm_is_reached_by_its_pinned_key_without_the_user_s_config
     write("Host dead-jump\n    HostName 127.0.0.1\n    Port 1\n    ProxyJump none\nHost *\n    ProxyJump dead-jump\n")
     with pytest.raises(BoardUnreachable, match="connection refused"):
         connect(sshd)
-    transport = connect(sshd, host_keys=OWN_VM, host_key=str(sshd.home / "host_key.pub"))
-    try:
-        assert transport.check(["echo", "vm"]).strip() == "vm"
-    finally:
-        transport.close()
+    answers_and_closes(connect(sshd, host_keys=OWN_VM, host_key=str(sshd.home / "host_key.pub")), "vm")
     assert known_hosts.read_text() == "", "a pinned key is never written to any known_hosts"
 
 
